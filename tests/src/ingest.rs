@@ -113,13 +113,16 @@ impl ChannelWatcher {
     }
 }
 
+/// One XRANGE entry: its id and its field/value pairs.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
 /// Every envelope in an account's replay stream, oldest first.
 pub async fn read_stream(redis_url: &str, account: &str) -> Vec<Envelope> {
     let account = AccountId::parse(account).unwrap();
     let key = Keyspace::default().stream(&account);
     let client = redis::Client::open(redis_url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+    let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
         .arg(&key)
         .arg("-")
         .arg("+")

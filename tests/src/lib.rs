@@ -1,0 +1,5 @@
+//! Test support for Blackhole's end-to-end suite: the servers and processes a test runs against.
+
+pub mod ingest;
+pub mod kazoo;
+pub mod servers;
