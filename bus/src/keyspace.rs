@@ -44,6 +44,11 @@ impl Keyspace {
         format!("{}:{{{}}}:stream", self.prefix, account)
     }
 
+    /// A `PSUBSCRIBE` pattern matching every account's channel (super-admin subscriptions).
+    pub fn all_channels_pattern(&self) -> String {
+        format!("{}:{{*}}:events", self.prefix)
+    }
+
     /// The account a channel name belongs to, if it is one of this keyspace's channels.
     pub fn account_of_channel(&self, channel: &str) -> Option<AccountId> {
         let inner = channel

@@ -25,6 +25,25 @@ redis.call(ARGV[6], KEYS[2], ARGV[1] .. ',"offset":"' .. id .. '"}\n' .. ARGV[2]
 return id
 "#;
 
+/// One entry of an `XRANGE` reply on a replay stream: its id and its field/value pairs.
+pub type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
+/// Rebuilds the envelope of an `XRANGE` entry; `None` if it lacks a field of the script's.
+pub fn envelope_from_xrange(entry: &StreamEntry) -> Option<Result<Envelope, EnvelopeError>> {
+    let (id, fields) = entry;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    Some(envelope_from_stream_entry(
+        id,
+        field(FIELD_HEADER)?,
+        field(FIELD_PAYLOAD)?,
+    ))
+}
+
 /// Rebuilds the envelope of a stream entry, identical to the one that was published.
 pub fn envelope_from_stream_entry(
     id: &str,

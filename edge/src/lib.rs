@@ -1,0 +1,243 @@
+//! blackhole-edge: serves Kazoo's real-time events to websocket clients of every Blackhole
+//! generation, subscribing in Redis only to the accounts its own sockets want.
+//!
+//! [`Edge::bind`] loads the authenticators and binds the listeners; [`Edge::run`] serves until
+//! the shutdown future resolves, then fails readiness, closes sockets at a paced rate over the
+//! drain window and returns. Tests call both on `127.0.0.1:0`.
+
+pub mod auth;
+pub mod binding;
+pub mod config;
+pub mod demo;
+mod demo_bus;
+mod engine;
+mod http;
+pub mod hub;
+pub mod metrics;
+pub mod protocol;
+mod redis_bus;
+mod router;
+mod server;
+pub mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{Args, Config, ConfigError, EventSource};
+
+use auth::Auth;
+use engine::Engine;
+use hub::Hub;
+use metrics::Metrics;
+use router::Router;
+use session::{CloseReason, Shared};
+
+/// Errors that stop the edge from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} (--{flag}): {source}")]
+    Bind {
+        /// The flag naming the address.
+        flag: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The authenticators could not be loaded.
+    #[error(transparent)]
+    Auth(#[from] auth::ConfigError),
+}
+
+/// An edge whose listeners are bound and whose authenticators are loaded.
+pub struct Edge {
+    config: Config,
+    auth: Auth,
+    listener: TcpListener,
+    admin: TcpListener,
+}
+
+struct Readiness {
+    bus_ready: Arc<AtomicBool>,
+    draining: AtomicBool,
+}
+
+impl blackhole_ops::admin::Readiness for Readiness {
+    fn check(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err("draining".into());
+        }
+        if !self.bus_ready.load(Ordering::Relaxed) {
+            return Err("not subscribed to Redis".into());
+        }
+        Ok(())
+    }
+}
+
+impl Edge {
+    /// Loads the authenticators, then binds the public and admin listeners.
+    pub async fn bind(config: Config) -> Result<Self, EdgeError> {
+        let auth = if config.demo {
+            Auth::demo(
+                demo::demo_accounts()
+                    .into_iter()
+                    .map(|a| (a.token, a.id))
+                    .collect(),
+            )
+        } else {
+            Auth::from_config(&config.auth)?
+        };
+        let bind = |flag, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| EdgeError::Bind { flag, addr, source })
+        };
+        let listener = bind("listen", config.listen).await?;
+        let admin = bind("admin-listen", config.admin_listen).await?;
+        Ok(Self {
+            config,
+            auth,
+            listener,
+            admin,
+        })
+    }
+
+    /// The public listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then drains and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
+        let Self {
+            config,
+            auth,
+            listener,
+            admin,
+        } = self;
+        let metrics = Metrics::new();
+        let (demand_tx, demand_rx) = mpsc::unbounded_channel();
+        let hub = Arc::new(Hub::new(demand_tx, metrics.clone()));
+        let readiness = Arc::new(Readiness {
+            bus_ready: Arc::new(AtomicBool::new(false)),
+            draining: AtomicBool::new(false),
+        });
+        let stop_bus = CancellationToken::new();
+        let bus = match &config.source {
+            EventSource::Redis { nodes, cluster } => {
+                if *cluster {
+                    tracing::warn!(
+                        "--redis-cluster: the edge subscribes through the first seed node only"
+                    );
+                }
+                let bus = redis_bus::RedisBus::new(
+                    nodes[0].clone(),
+                    config.keyspace.clone(),
+                    hub.clone(),
+                    demand_rx,
+                    readiness.bus_ready.clone(),
+                    metrics.clone(),
+                );
+                tokio::spawn(bus.run(stop_bus.clone()))
+            }
+            EventSource::Demo => {
+                readiness.bus_ready.store(true, Ordering::Relaxed);
+                tokio::spawn(demo_bus::run(hub.clone(), demand_rx, stop_bus.clone()))
+            }
+        };
+
+        let shared = Arc::new(Shared::new(
+            hub,
+            Arc::new(auth),
+            config.limits,
+            metrics.clone(),
+        ));
+        let tasks = TaskTracker::new();
+        let stop_accepting = CancellationToken::new();
+        let stop_sessions = CancellationToken::new();
+        let engine = Engine::new(shared.clone(), tasks.clone(), stop_sessions.clone());
+        let router = Arc::new(Router::new(
+            config.socketio_path.clone(),
+            engine.clone(),
+            metrics.clone(),
+        ));
+
+        let stop_admin = CancellationToken::new();
+        let admin_task = tokio::spawn(blackhole_ops::admin::serve(
+            admin,
+            metrics.registry.clone(),
+            readiness.clone(),
+            stop_admin.clone(),
+        ));
+        let accept_task = tokio::spawn(server::serve(
+            listener,
+            router,
+            config.limits.max_connections,
+            config.limits.max_connections_per_ip,
+            metrics.clone(),
+            tasks.clone(),
+            stop_accepting.clone(),
+        ));
+        tracing::info!(listen = %config.listen, admin = %config.admin_listen, demo = config.demo, "blackhole-edge serving");
+
+        shutdown.await;
+        readiness.draining.store(true, Ordering::Relaxed);
+        stop_accepting.cancel();
+        let _ = accept_task.await;
+        drain(&engine, config.drain).await;
+        stop_sessions.cancel();
+        tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the drain; exiting anyway");
+        }
+        stop_bus.cancel();
+        let _ = bus.await;
+        stop_admin.cancel();
+        let _ = admin_task.await;
+        tracing::info!("blackhole-edge stopped");
+        Ok(())
+    }
+}
+
+/// Closes every session, spread evenly over `window`, so clients reconnect elsewhere without a
+/// stampede.
+async fn drain(engine: &Engine, window: Duration) {
+    let sessions = engine.sessions();
+    if sessions.is_empty() {
+        return;
+    }
+    tracing::info!(sessions = sessions.len(), window = ?window, "closing sockets at a paced rate");
+    let pause = window / sessions.len() as u32;
+    for session in sessions {
+        session.close(CloseReason::Shutdown);
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// Runs the edge with `config` until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), EdgeError> {
+    Edge::bind(config).await?.run(shutdown).await
+}

@@ -1,0 +1,4 @@
+//! Pure codecs of the client protocols: bytes in, packets out, and back. No I/O.
+
+pub mod engineio;
+pub mod socketio;

@@ -1,0 +1,90 @@
+//! Which protocol serves a request: Socket.IO 1.x–4.x under the Socket.IO path, the page at
+//! `/`, and (with the Kazoo drop-in protocols) socket.io 0.9 and Kazoo 4.x JSON websockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+use crate::engine::Engine;
+use crate::http::{self, HttpResponse};
+use crate::metrics::Metrics;
+
+/// Routes requests of the public listener.
+pub(crate) struct Router {
+    socketio_path: String,
+    engine: Arc<Engine>,
+    metrics: Metrics,
+}
+
+impl Router {
+    /// A router serving Socket.IO under `socketio_path` (no trailing slash).
+    pub(crate) fn new(socketio_path: String, engine: Arc<Engine>, metrics: Metrics) -> Self {
+        Self {
+            socketio_path,
+            engine,
+            metrics,
+        }
+    }
+
+    /// Answers one request.
+    pub(crate) async fn route(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        over_ip_limit: bool,
+    ) -> HttpResponse {
+        if over_ip_limit {
+            return http::text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from your address\n",
+            );
+        }
+        let headers = request.headers().clone();
+        if request.method() == Method::OPTIONS {
+            return http::preflight(&headers);
+        }
+        let path = request.uri().path();
+        let under_socketio = path
+            .strip_prefix(self.socketio_path.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let mut response = match under_socketio {
+            Some(rest) if rest == "/1" || rest.starts_with("/1/") => {
+                self.metrics
+                    .requests_refused
+                    .with_label_values(&["unsupported_protocol"])
+                    .inc();
+                http::text(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "socket.io 0.9 is not served by this build\n",
+                )
+            }
+            Some(_) => self.engine.handle(request, peer).await,
+            None if fastwebsockets::upgrade::is_upgrade_request(&request) => {
+                self.metrics
+                    .requests_refused
+                    .with_label_values(&["unsupported_protocol"])
+                    .inc();
+                http::text(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "Kazoo JSON websockets are not served by this build\n",
+                )
+            }
+            None if path == "/" && request.method() == Method::GET => page(),
+            None => http::text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+        http::add_cors(&headers, &mut response);
+        response
+    }
+}
+
+/// `GET /`: answers 200, as Kazoo's Blackhole did for load-balancer health checks.
+fn page() -> HttpResponse {
+    http::response(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        "<!doctype html><title>Blackhole</title><h1>Blackhole</h1>\
+         <p>Kazoo real-time events over websockets. Connect a Socket.IO client to <code>/socket.io/</code>.</p>\n",
+    )
+}

@@ -1,0 +1,183 @@
+//! The public listener: accepts connections within the global and per-IP limits and serves each
+//! with hyper (HTTP/1.1 with upgrades), handing requests to the router.
+//!
+//! Invariants:
+//! - a connection beyond `--max-connections` is closed at once, and one beyond
+//!   `--max-connections-per-ip` gets a 429: both counted and logged (throttled);
+//! - accept errors (EMFILE) back off instead of spinning, and never end the loop;
+//! - every connection task is tracked, so shutdown can wait for them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::Metrics;
+use crate::router::Router;
+
+/// Time allowed for a client to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Counts connections per client IP.
+#[derive(Default)]
+pub(crate) struct PerIp {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Holds one connection's place in [`PerIp`] until dropped.
+pub(crate) struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// Takes a slot for `ip`, or `None` when it already has `max`.
+    pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut counts = self.counts.lock().expect("per-ip counts poisoned");
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            per_ip: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.per_ip.counts.lock().expect("per-ip counts poisoned");
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Logs at most once per second, so a flood of refusals cannot flood the log.
+pub(crate) struct Throttle(AtomicU64);
+
+impl Throttle {
+    /// A throttle that allows the first line.
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// Whether a line may be logged now.
+    pub(crate) fn allow(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.0.swap(now, Ordering::Relaxed) != now
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+static REFUSAL_LOG: Throttle = Throttle::new();
+
+/// Accepts connections on `listener` until `shutdown`, tracking their tasks in `tasks`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    max_connections: usize,
+    max_per_ip: usize,
+    metrics: Metrics,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let per_ip = Arc::new(PerIp::default());
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; backing off");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics
+                .connections_refused
+                .with_label_values(&["max_connections"])
+                .inc();
+            if REFUSAL_LOG.allow() {
+                tracing::warn!(peer = %peer, limit = max_connections, "refused a connection: --max-connections reached");
+            }
+            drop(stream);
+            continue;
+        };
+        let slot = per_ip.acquire(peer.ip(), max_per_ip);
+        if slot.is_none() {
+            metrics
+                .connections_refused
+                .with_label_values(&["max_connections_per_ip"])
+                .inc();
+            if REFUSAL_LOG.allow() {
+                tracing::warn!(peer = %peer, limit = max_per_ip, "refusing a connection with 429: --max-connections-per-ip reached");
+            }
+        }
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let over_ip_limit = slot.is_none();
+            let _slot = slot;
+            serve_connection(stream, peer, router, over_ip_limit, shutdown).await;
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Arc<Router>,
+    over_ip_limit: bool,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let router = router.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(router.route(request, peer, over_ip_limit).await)
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %peer, error = %e, "HTTP connection ended with an error");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Real, unmodified client libraries from npm, driven through small Node scripts in
+//! `tests/node/`: each prints what it receives as JSON lines and takes commands on stdin.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// The folder of the Node scripts and their `node_modules` (installed by `scripts/test`).
+pub fn node_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "{}/node_modules is missing: run ./scripts/test, which installs the test clients",
+        dir.display()
+    );
+    dir
+}
+
+/// One socket.io-client (2.x or 4.x) in a Node process.
+pub struct SioClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    /// Everything received so far, in order.
+    pub seen: Vec<Value>,
+}
+
+impl SioClient {
+    /// Connects socket.io-client `major` ("2" or "4") to `url` with `transports`
+    /// ("websocket" or "polling,websocket"), optionally with a CONNECT `auth` token (4.x).
+    pub fn connect(url: &str, major: &str, transports: &str, auth_token: Option<&str>) -> Self {
+        let dir = node_dir();
+        let mut command = Command::new("node");
+        command
+            .current_dir(&dir)
+            .arg(dir.join("sio-client.js"))
+            .args(["--url", url, "--client", major, "--transports", transports])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(token) = auth_token {
+            command.args(["--auth-token", token]);
+        }
+        let mut child = command.spawn().expect("spawn node (is Node.js installed?)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && tx.send(value).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    async fn command(&mut self, command: Value) {
+        let mut line = serde_json::to_vec(&command).unwrap();
+        line.push(b'\n');
+        self.stdin.write_all(&line).await.expect("client stdin");
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Emits `subscribe` with an ack and returns the ack's reply.
+    pub async fn subscribe(&mut self, request: Value) -> Value {
+        self.command(json!({"op": "subscribe", "request": request}))
+            .await;
+        let ack = self
+            .wait_for(Duration::from_secs(10), |v| {
+                v["type"] == "ack" && v["op"] == "subscribe"
+            })
+            .await
+            .expect("subscribe ack");
+        ack["reply"].clone()
+    }
+
+    /// Emits `subscribe` without an ack (Kazoo's failure events answer errors then).
+    pub async fn subscribe_without_ack(&mut self, request: Value) {
+        self.command(json!({"op": "emit", "name": "subscribe", "request": request}))
+            .await;
+    }
+
+    /// Emits `unsubscribe` with an ack and returns the ack's reply.
+    pub async fn unsubscribe(&mut self, request: Value) -> Value {
+        self.command(json!({"op": "unsubscribe", "request": request}))
+            .await;
+        let ack = self
+            .wait_for(Duration::from_secs(10), |v| {
+                v["type"] == "ack" && v["op"] == "unsubscribe"
+            })
+            .await
+            .expect("unsubscribe ack");
+        ack["reply"].clone()
+    }
+
+    /// Waits for the next line matching `predicate` (earlier lines are kept in `seen`).
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if predicate(&line) {
+                        return Some(line);
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Waits until connected.
+    pub async fn connected(&mut self) -> Value {
+        self.wait_for(Duration::from_secs(10), |v| v["type"] == "connect")
+            .await
+            .unwrap_or_else(|| panic!("client never connected; saw {:?}", self.seen))
+    }
+
+    /// The next server event (not ack/connect lines), within `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<Value> {
+        self.wait_for(timeout, |v| v["type"] == "event").await
+    }
+
+    /// Every event line seen so far.
+    pub fn events(&self) -> Vec<&Value> {
+        self.seen.iter().filter(|v| v["type"] == "event").collect()
+    }
+
+    /// Closes the client.
+    pub async fn close(mut self) {
+        self.command(json!({"op": "close"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
