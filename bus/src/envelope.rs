@@ -20,7 +20,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, EventKind};
+use crate::{AccountId, EventKind, Route};
 
 /// The envelope format version this crate writes and reads.
 pub const VERSION: u8 = 1;
@@ -112,6 +112,19 @@ pub enum EnvelopeError {
 }
 
 impl EventMeta {
+    /// The metadata of an event routed by [`crate::route::route`], received now.
+    pub fn from_route(route: Route, exchange: &str, source_key: &str, ingested_at_ms: u64) -> Self {
+        Self {
+            account_id: route.account_id,
+            kind: route.kind,
+            event_name: route.event_name,
+            routing_key: route.routing_key,
+            source_key: source_key.to_owned(),
+            exchange: exchange.to_owned(),
+            ingested_at_ms,
+        }
+    }
+
     /// The header line up to, and without, its offset and closing brace.
     ///
     /// The publish script completes it with `,"offset":"<id>"}` followed by `\n` and the

@@ -204,12 +204,6 @@ impl Hub {
             let Some(snapshot) = snapshot else { continue };
             delivered += deliver(&snapshot, &event);
         }
-        if delivered == 0 {
-            self.metrics
-                .events_dropped
-                .with_label_values(&["no_matching_binding"])
-                .inc();
-        }
         delivered
     }
 }

@@ -197,6 +197,9 @@ impl Edge {
             stop_accepting.clone(),
         ));
         tracing::info!(listen = %config.listen, admin = %config.admin_listen, demo = config.demo, "blackhole-edge serving");
+        if config.demo {
+            print_demo_banner(config.listen);
+        }
 
         shutdown.await;
         readiness.draining.store(true, Ordering::Relaxed);
@@ -235,6 +238,32 @@ async fn drain(engine: &Engine, window: Duration) {
             tokio::time::sleep(pause).await;
         }
     }
+}
+
+/// Tells the person who started `--demo` how to connect: the accounts and their tokens.
+fn print_demo_banner(listen: SocketAddr) {
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        listen.ip().to_string()
+    };
+    let mut banner = format!(
+        "\nBlackhole demo: synthetic Kazoo call traffic, no Redis or RabbitMQ.\n\
+         Socket.IO endpoint: http://{host}:{port}/socket.io/\n\n\
+         Demo accounts and tokens (subscribe with account_id + auth_token):\n",
+        port = listen.port()
+    );
+    for account in demo::demo_accounts() {
+        banner.push_str(&format!(
+            "  {:<18} account_id {}  auth_token {}\n",
+            account.name, account.id, account.token
+        ));
+    }
+    banner.push_str(
+        "\nExample (socket.io-client 4):\n  \
+         io(URL).emit('subscribe', {account_id, auth_token, binding: 'call.*.*'}, console.log)\n",
+    );
+    println!("{banner}");
 }
 
 /// Runs the edge with `config` until `shutdown` resolves.

@@ -53,15 +53,7 @@ pub(crate) fn prepare(
     }
     let source = Source::for_exchange(exchange);
     let route = route::route(source, routing_key, &body)?;
-    let meta = EventMeta {
-        account_id: route.account_id,
-        kind: route.kind,
-        event_name: route.event_name,
-        routing_key: route.routing_key,
-        source_key: routing_key.to_owned(),
-        exchange: exchange.to_owned(),
-        ingested_at_ms: now_ms,
-    };
+    let meta = EventMeta::from_route(route, exchange, routing_key, now_ms);
     Ok(PreparedEvent {
         header_prefix: meta.encode_prefix(),
         account: meta.account_id,

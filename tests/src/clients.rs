@@ -151,3 +151,86 @@ impl SioClient {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 }
+
+/// Many socket.io-client 4.x websockets in one Node process (`tests/node/many-clients.js`).
+pub struct ManyClients {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+}
+
+impl ManyClients {
+    /// Opens one socket per `(account, token)`, spread round-robin over `urls`, each subscribed
+    /// to `binding` for its account. Returns once all are subscribed.
+    pub async fn connect(urls: &[String], sockets: &[(String, String)], binding: &str) -> Self {
+        let dir = node_dir();
+        let spec = json!({
+            "urls": urls,
+            "binding": binding,
+            "sockets": sockets.iter().map(|(a, t)| json!({"account": a, "token": t})).collect::<Vec<_>>(),
+        });
+        let mut child = Command::new("node")
+            .current_dir(&dir)
+            .arg(dir.join("many-clients.js"))
+            .arg(spec.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn node");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, mut lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && tx.send(value).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.recv().await {
+                match line["type"].as_str() {
+                    Some("ready") => return Ok(()),
+                    Some("error" | "connect_error") => return Err(line),
+                    _ => {}
+                }
+            }
+            Err(Value::Null)
+        })
+        .await;
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(line)) => panic!("a socket failed to subscribe: {line}"),
+            Err(_) => panic!("sockets not all subscribed within 60 s"),
+        }
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// What each socket received: its account and the `Call-ID`s of its events, plus how many
+    /// events of another account it saw.
+    pub async fn report(mut self) -> Vec<Value> {
+        self.stdin.write_all(b"report\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = self.lines.recv().await {
+                if line["type"] == "report" {
+                    return line["sockets"].as_array().cloned().unwrap_or_default();
+                }
+            }
+            Vec::new()
+        })
+        .await
+        .expect("report within 30 s");
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        report
+    }
+}
