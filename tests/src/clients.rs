@@ -234,3 +234,24 @@ impl ManyClients {
         report
     }
 }
+
+/// Connects the `ws` package to `url`, sends `frames`, and returns every JSON line it printed
+/// (`open`, `message`, `close` with `code`, `http` with `status`) within `wait`.
+pub async fn raw_websocket(url: &str, frames: &Value, wait: Duration) -> Vec<Value> {
+    let dir = node_dir();
+    let output = Command::new("node")
+        .current_dir(&dir)
+        .arg(dir.join("ws-raw.js"))
+        .arg(url)
+        .arg(frames.to_string())
+        .arg(wait.as_millis().to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .expect("run node");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
