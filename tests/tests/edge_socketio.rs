@@ -272,3 +272,69 @@ async fn sockets_stay_connected_through_a_redis_restart_and_receive_again() {
         client.seen
     );
 }
+
+#[tokio::test]
+async fn a_socket_that_stops_reading_is_disconnected_without_slowing_the_others() {
+    let redis = RedisServer::start_new().await;
+    let vhost = RabbitVhost::create().await;
+    let ingest = IngestProcess::spawn(&vhost.url(), &redis.url(), &[]);
+    let edge = EdgeProcess::spawn(Some(&redis.url()), Some(&tokens()), &[]);
+    ingest.wait_ready(READY).await;
+    edge.wait_ready(READY).await;
+    let kazoo = KazooPublisher::connect(&vhost.url()).await;
+
+    let subscribe = format!(
+        r#"42["subscribe",{{"account_id":"{SAMPLE_ACCOUNT}","auth_token":"token-a","binding":"call.*.*"}}]"#
+    );
+    let _stalled = blackhole_tests::clients::StalledWebsocket::open(
+        edge.addr,
+        "/socket.io/?EIO=4&transport=websocket",
+        &["40", &subscribe],
+    )
+    .await;
+    let mut healthy = SioClient::connect(&edge.url(), "4", "websocket", None);
+    healthy.connected().await;
+    healthy
+        .subscribe(subscription(SAMPLE_ACCOUNT, "token-a", "call.*.*"))
+        .await;
+    assert!(
+        blackhole_tests::servers::wait_until(Duration::from_secs(5), || async {
+            edge.metric("blackhole_edge_subscriptions", &[]).await >= 2.0
+        })
+        .await,
+        "both sockets subscribed"
+    );
+
+    // About 12 MB of events: far more than the kernel buffers hold for the stalled socket.
+    const EVENTS: usize = 3_000;
+    let destroy = call_samples()[2].1.clone();
+    let messages: Vec<(String, Vec<u8>)> = (0..EVENTS)
+        .map(|i| (format!("call.CHANNEL_DESTROY.stall-{i}"), destroy.clone()))
+        .collect();
+    kazoo.publish_all("callevt", &messages).await;
+
+    let disconnected = blackhole_tests::servers::wait_until(Duration::from_secs(30), || async {
+        edge.metric("blackhole_edge_slow_consumer_disconnects_total", &[])
+            .await
+            >= 1.0
+    })
+    .await;
+    assert!(
+        disconnected,
+        "the stalled socket is disconnected as a slow consumer; edge output:\n{}",
+        edge.process.logs()
+    );
+    let mut received = 0;
+    while received < EVENTS {
+        if healthy.next_event(Duration::from_secs(10)).await.is_none() {
+            break;
+        }
+        received += 1;
+    }
+    assert_eq!(received, EVENTS, "the healthy socket receives every event");
+    assert!(
+        edge.process.logs().contains("reason=\"slow_consumer\"")
+            || edge.process.logs().contains("reason=slow_consumer"),
+        "logged with its reason"
+    );
+}
