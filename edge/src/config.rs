@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long, env = "BLACKHOLE_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
-    /// Connections (and polling sessions) per client IP; more are refused with 429.
+    /// TCP connections per client IP; more are answered with 429.
     #[arg(
         long,
         env = "BLACKHOLE_MAX_CONNECTIONS_PER_IP",
