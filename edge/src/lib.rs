@@ -143,13 +143,9 @@ impl Edge {
         let stop_bus = CancellationToken::new();
         let bus = match &config.source {
             EventSource::Redis { nodes, cluster } => {
-                if *cluster {
-                    tracing::warn!(
-                        "--redis-cluster: the edge subscribes through the first seed node only"
-                    );
-                }
                 let bus = redis_bus::RedisBus::new(
-                    nodes[0].clone(),
+                    nodes.clone(),
+                    *cluster,
                     config.keyspace.clone(),
                     hub.clone(),
                     demand_rx,

@@ -1,4 +1,4 @@
-//! The edge's Redis subscriber: one connection that follows the hub's demand, decodes each
+//! The edge's Redis subscriber: one connection (to a server, or a cluster client) that follows the hub's demand, decodes each
 //! envelope once and hands it to the hub.
 //!
 //! Invariants:
@@ -20,7 +20,11 @@ use blackhole_bus::{AccountId, Envelope, Keyspace, script};
 use blackhole_ops::backoff::Backoff;
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, PushInfo, PushKind, RedisError, Value};
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError,
+    Value,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,9 +36,68 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Channels per SUBSCRIBE command when resubscribing many accounts at once.
 const SUBSCRIBE_CHUNK: usize = 500;
 
-/// Follows the hub's demand on one Redis server.
+/// A subscription connection to a single Redis or to a Redis Cluster.
+enum Connection {
+    Single(MultiplexedConnection),
+    /// Sharded pub/sub: SSUBSCRIBE reaches the node that owns the account's slot, and the
+    /// client follows slot moves and resubscribes by itself.
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    async fn channels(&mut self, channels: &[String], on: bool) -> Result<(), RedisError> {
+        match (self, on) {
+            (Self::Single(c), true) => c.subscribe(channels).await,
+            (Self::Single(c), false) => c.unsubscribe(channels).await,
+            // A sharded subscription command must stay on one slot: one channel at a time.
+            (Self::Cluster(c), true) => {
+                for channel in channels {
+                    c.ssubscribe(channel).await?;
+                }
+                Ok(())
+            }
+            (Self::Cluster(c), false) => {
+                for channel in channels {
+                    c.sunsubscribe(channel).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn pattern(&mut self, pattern: &str, on: bool) -> Result<(), RedisError> {
+        match (self, on) {
+            (Self::Single(c), true) => c.psubscribe(pattern).await,
+            (Self::Single(c), false) => c.punsubscribe(pattern).await,
+            (Self::Cluster(_), _) => {
+                // Sharded channels have no pattern subscriptions: a `*` subscriber would see
+                // nothing, so say so rather than pretend.
+                tracing::warn!(
+                    "a super-admin `*` subscription cannot be served on a Redis Cluster"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    async fn xrange(
+        &mut self,
+        key: String,
+        after: Offset,
+    ) -> Result<Vec<script::StreamEntry>, RedisError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(key).arg(format!("({after}")).arg("+");
+        match self {
+            Self::Single(c) => cmd.query_async(c).await,
+            Self::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+}
+
+/// Follows the hub's demand on one Redis deployment.
 pub(crate) struct RedisBus {
-    url: String,
+    nodes: Vec<String>,
+    cluster: bool,
     keyspace: Keyspace,
     hub: Arc<Hub>,
     /// Written by the hub (see [`Demand`]); `None` once it closed.
@@ -51,9 +114,10 @@ enum SessionEnd {
 }
 
 impl RedisBus {
-    /// A subscriber for `url` that reports readiness in `ready`.
+    /// A subscriber for `nodes` (one server, or cluster seeds) that reports readiness in `ready`.
     pub(crate) fn new(
-        url: String,
+        nodes: Vec<String>,
+        cluster: bool,
         keyspace: Keyspace,
         hub: Arc<Hub>,
         demand: mpsc::UnboundedReceiver<Demand>,
@@ -61,7 +125,8 @@ impl RedisBus {
         metrics: Metrics,
     ) -> Self {
         Self {
-            url,
+            nodes,
+            cluster,
             keyspace,
             hub,
             demand,
@@ -96,16 +161,27 @@ impl RedisBus {
         self.metrics.redis_up.set(i64::from(ready));
     }
 
-    async fn connect(
-        &self,
-    ) -> Result<(MultiplexedConnection, mpsc::UnboundedReceiver<PushInfo>), RedisError> {
-        let url = if self.url.contains('?') {
-            format!("{}&protocol=resp3", self.url)
-        } else {
-            format!("{}/?protocol=resp3", self.url.trim_end_matches('/'))
-        };
-        let client = redis::Client::open(url)?;
+    async fn connect(&self) -> Result<(Connection, mpsc::UnboundedReceiver<PushInfo>), RedisError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        if self.cluster {
+            let client = redis::cluster::ClusterClientBuilder::new(self.nodes.clone())
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(tx)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .build()?;
+            return Ok((
+                Connection::Cluster(client.get_async_connection().await?),
+                rx,
+            ));
+        }
+        let info = self.nodes[0].as_str().into_connection_info()?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(settings);
+        let client = redis::Client::open(info)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -113,7 +189,7 @@ impl RedisBus {
         let connection = client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        Ok((connection, rx))
+        Ok((Connection::Single(connection), rx))
     }
 
     async fn session(&mut self, shutdown: &CancellationToken, backoff: &mut Backoff) -> SessionEnd {
@@ -181,7 +257,7 @@ impl RedisBus {
 
     async fn apply(
         &mut self,
-        connection: &mut MultiplexedConnection,
+        connection: &mut Connection,
         demand: Demand,
     ) -> Result<(), RedisError> {
         match demand {
@@ -200,7 +276,7 @@ impl RedisBus {
 
     async fn subscribe(
         &self,
-        connection: &mut MultiplexedConnection,
+        connection: &mut Connection,
         scopes: &[Scope],
         on: bool,
     ) -> Result<(), RedisError> {
@@ -214,19 +290,12 @@ impl RedisBus {
             })
             .collect();
         if !channels.is_empty() {
-            if on {
-                connection.subscribe(&channels).await?;
-            } else {
-                connection.unsubscribe(&channels).await?;
-            }
+            connection.channels(&channels, on).await?;
         }
         if !patterns.is_empty() {
-            let pattern = self.keyspace.all_channels_pattern();
-            if on {
-                connection.psubscribe(&pattern).await?;
-            } else {
-                connection.punsubscribe(&pattern).await?;
-            }
+            connection
+                .pattern(&self.keyspace.all_channels_pattern(), on)
+                .await?;
         }
         Ok(())
     }
@@ -234,7 +303,7 @@ impl RedisBus {
     /// Reads what each account's stream holds beyond the last offset seen, oldest first.
     async fn replay(
         &mut self,
-        connection: &mut MultiplexedConnection,
+        connection: &mut Connection,
         scopes: &[Scope],
     ) -> Result<(), RedisError> {
         for scope in scopes {
@@ -244,11 +313,8 @@ impl RedisBus {
             let Some(last) = self.last_offsets.get(account).copied() else {
                 continue;
             };
-            let entries: Vec<script::StreamEntry> = redis::cmd("XRANGE")
-                .arg(self.keyspace.stream(account))
-                .arg(format!("({last}"))
-                .arg("+")
-                .query_async(connection)
+            let entries = connection
+                .xrange(self.keyspace.stream(account), last)
                 .await?;
             for entry in &entries {
                 match script::envelope_from_xrange(entry) {
@@ -271,7 +337,7 @@ impl RedisBus {
     fn handle_push(&mut self, push: PushInfo) {
         let payload = match push.kind {
             // [channel, payload]
-            PushKind::Message => push.data.into_iter().nth(1),
+            PushKind::Message | PushKind::SMessage => push.data.into_iter().nth(1),
             // [pattern, channel, payload]
             PushKind::PMessage => push.data.into_iter().nth(2),
             _ => return,
