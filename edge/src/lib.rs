@@ -19,6 +19,7 @@ mod redis_bus;
 mod router;
 mod server;
 pub mod session;
+mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;

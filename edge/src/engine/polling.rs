@@ -2,7 +2,7 @@
 //! that carries client packets.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -16,6 +16,7 @@ use crate::protocol::engineio::{
     self, ContentType, EioVersion, OpenPacket, Packet, PayloadEncoder, SharedMessage, Transport,
 };
 use crate::session::{CloseReason, OutFrame, Shared};
+use crate::ws::unix_ms;
 
 /// Packets accepted in one POST.
 const MAX_PACKETS_PER_POST: usize = 64;
@@ -112,13 +113,6 @@ fn observe_latency(shared: &Shared, frame: &OutFrame, now_ms: u64) {
             .event_latency
             .observe(now_ms.saturating_sub(frame.ingested_at_ms) as f64 / 1000.0);
     }
-}
-
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn payload(es: &EngineSession, packets: &[Packet]) -> HttpResponse {
