@@ -132,9 +132,6 @@ pub enum RequestError {
     /// No binding given.
     #[error("missing required keys : binding")]
     MissingBinding,
-    /// No account given.
-    #[error("missing required keys in data object")]
-    MissingAccount,
     /// The account id is not an account id.
     #[error("unauthorized account id")]
     InvalidAccount,
@@ -153,7 +150,6 @@ impl RequestError {
             Self::Auth(e) => e.reason(),
             Self::Binding(_) => "binding",
             Self::MissingBinding => "missing_binding",
-            Self::MissingAccount => "missing_account",
             Self::InvalidAccount => "invalid_account",
             Self::TooManyBindings(_) => "too_many_bindings",
             Self::RateLimited(_) => "rate_limited",
@@ -367,12 +363,15 @@ impl Session {
             .filter(|t| !t.is_empty())
             .or_else(|| self.lock().default_token.clone())
             .ok_or(AuthError::Missing)?;
-        let target = match request.account_id.as_deref() {
-            None | Some("") => return Err(RequestError::MissingAccount),
-            Some(raw) => Target::parse(raw).map_err(|_| RequestError::InvalidAccount)?,
-        };
         // Not holding the state lock: this may ask Crossbar over the network.
-        let grant = self.shared.auth.authorize(&token, &target).await?;
+        let grant = match request.account_id.as_deref() {
+            // Kazoo 5.x: no account means the token's own.
+            None | Some("") => self.shared.auth.authorize_own(&token).await?,
+            Some(raw) => {
+                let target = Target::parse(raw).map_err(|_| RequestError::InvalidAccount)?;
+                self.shared.auth.authorize(&token, &target).await?
+            }
+        };
         let scope = match &grant.target {
             Target::Wildcard => Scope::All,
             Target::Account(account) => Scope::Account(account.clone()),

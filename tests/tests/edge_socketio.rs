@@ -195,6 +195,14 @@ async fn tokens_only_reach_their_own_accounts_and_descendants() {
     assert_eq!(failure["name"], "auth_failure");
     assert_eq!(failure["data"]["message"], "invalid auth token");
 
+    // Kazoo 5.x: without account_id the token's own account is meant.
+    let mut own = SioClient::connect(&url, "4", "websocket", None);
+    own.connected().await;
+    let reply = own
+        .subscribe(json!({"auth_token": "token-b", "binding": "call.*.*"}))
+        .await;
+    assert_eq!(reply["status"], "success", "{reply}");
+
     let (other_key, other_body) = numbered_call_event(OTHER_ACCOUNT, "CHANNEL_CREATE", 7);
     stack
         .kazoo

@@ -311,7 +311,7 @@ impl Crossbar {
 
 /// `account_id` and `exp` from a JWT payload, unverified: to be trusted only once Crossbar
 /// has accepted the token. Anything unreadable is `None`.
-fn peek_claims(token: &str) -> (Option<AccountId>, Option<SystemTime>) {
+pub(super) fn peek_claims(token: &str) -> (Option<AccountId>, Option<SystemTime>) {
     let Ok(claims) = jsonwebtoken::dangerous::insecure_decode_claims::<PeekedClaims>(token) else {
         return (None, None);
     };

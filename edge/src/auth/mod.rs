@@ -347,6 +347,34 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// Authorizes `token` for its own account (Kazoo 5.x lets a subscription leave out
+    /// `account_id`). The account comes from the token file, a verified JWT, or, for Crossbar,
+    /// the `account_id` claim of a JWT-shaped token, which Crossbar then vouches for.
+    pub async fn authorize_own(&self, token: &str) -> Result<Grant, AuthError> {
+        check_format(token)?;
+        let own = self.own_account(token)?;
+        self.authorize(token, &Target::Account(own)).await
+    }
+
+    fn own_account(&self, token: &str) -> Result<AccountId, AuthError> {
+        if let Some(set) = self.statics.as_ref().map(StaticTokens::snapshot)
+            && let Some(found) = set.find(token)
+        {
+            return found.map(|identity| identity.account);
+        }
+        if let Some(verified) = self.jwt.as_ref().and_then(|jwt| jwt.verify(token)) {
+            return verified.map(|identity| identity.account);
+        }
+        if self.crossbar.is_some()
+            && let (Some(account), _) = crossbar::peek_claims(token)
+        {
+            return Ok(account);
+        }
+        Err(AuthError::Invalid)
+    }
+}
+
 impl Drop for Auth {
     fn drop(&mut self) {
         for task in &self.reloaders {
