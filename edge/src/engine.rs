@@ -282,7 +282,7 @@ async fn heartbeat(es: &EngineSession, shared: &Shared) {
 
 /// A random session id: 20 URL-safe characters from the OS's random source, so that a polling
 /// sid (which is all a polling request presents) cannot be guessed.
-fn new_sid() -> String {
+pub(crate) fn new_sid() -> String {
     use base64::Engine as _;
     let mut bytes = [0u8; 15];
     getrandom::fill(&mut bytes).expect("the OS random source works");

@@ -13,9 +13,11 @@ mod demo_bus;
 mod engine;
 mod http;
 pub mod hub;
+mod legacy;
 pub mod metrics;
 pub mod protocol;
 mod redis_bus;
+mod requests;
 mod router;
 mod server;
 pub mod session;
@@ -171,9 +173,11 @@ impl Edge {
         let stop_accepting = CancellationToken::new();
         let stop_sessions = CancellationToken::new();
         let engine = Engine::new(shared.clone(), tasks.clone(), stop_sessions.clone());
+        let legacy = legacy::Legacy::new(shared.clone(), tasks.clone(), stop_sessions.clone());
         let router = Arc::new(Router::new(
             config.socketio_path.clone(),
             engine.clone(),
+            legacy.clone(),
             metrics.clone(),
         ));
 
@@ -202,7 +206,9 @@ impl Edge {
         readiness.draining.store(true, Ordering::Relaxed);
         stop_accepting.cancel();
         let _ = accept_task.await;
-        drain(&engine, config.drain).await;
+        let mut sessions = engine.sessions();
+        sessions.extend(legacy.sessions());
+        drain(sessions, config.drain).await;
         stop_sessions.cancel();
         tasks.close();
         if tokio::time::timeout(Duration::from_secs(5), tasks.wait())
@@ -222,8 +228,7 @@ impl Edge {
 
 /// Closes every session, spread evenly over `window`, so clients reconnect elsewhere without a
 /// stampede.
-async fn drain(engine: &Engine, window: Duration) {
-    let sessions = engine.sessions();
+async fn drain(sessions: Vec<Arc<session::Session>>, window: Duration) {
     if sessions.is_empty() {
         return;
     }

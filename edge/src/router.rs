@@ -9,21 +9,29 @@ use hyper::{Method, Request, StatusCode};
 
 use crate::engine::Engine;
 use crate::http::{self, HttpResponse};
+use crate::legacy::Legacy;
 use crate::metrics::Metrics;
 
 /// Routes requests of the public listener.
 pub(crate) struct Router {
     socketio_path: String,
     engine: Arc<Engine>,
+    legacy: Arc<Legacy>,
     metrics: Metrics,
 }
 
 impl Router {
     /// A router serving Socket.IO under `socketio_path` (no trailing slash).
-    pub(crate) fn new(socketio_path: String, engine: Arc<Engine>, metrics: Metrics) -> Self {
+    pub(crate) fn new(
+        socketio_path: String,
+        engine: Arc<Engine>,
+        legacy: Arc<Legacy>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             socketio_path,
             engine,
+            legacy,
             metrics,
         }
     }
@@ -51,14 +59,8 @@ impl Router {
             .filter(|rest| rest.is_empty() || rest.starts_with('/'));
         let mut response = match under_socketio {
             Some(rest) if rest == "/1" || rest.starts_with("/1/") => {
-                self.metrics
-                    .requests_refused
-                    .with_label_values(&["unsupported_protocol"])
-                    .inc();
-                http::text(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "socket.io 0.9 is not served by this build\n",
-                )
+                let rest = rest.to_owned();
+                self.legacy.handle(request, peer, &rest).await
             }
             Some(_) => self.engine.handle(request, peer).await,
             None if fastwebsockets::upgrade::is_upgrade_request(&request) => {

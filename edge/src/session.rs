@@ -57,6 +57,8 @@ impl Shared {
 pub enum EventFormat {
     /// Socket.IO 1.x–4.x over Engine.IO: `42["NAME",{…}]`, once per event.
     SocketIo,
+    /// socket.io 0.9: `5:::{"name":"NAME","args":{…}}`, once per event.
+    Legacy,
 }
 
 /// One frame for the transport, with the event's ingest time for the latency histogram.
@@ -551,6 +553,7 @@ impl Subscriber for Session {
     fn deliver(&self, event: &Arc<HubEvent>, _bindings: &[&Binding]) {
         let bytes = match self.format {
             EventFormat::SocketIo => event.encoded(WireFormat::SocketIo, socketio_event),
+            EventFormat::Legacy => event.encoded(WireFormat::Legacy, crate::legacy::event_frame),
         };
         if self.push(OutFrame {
             bytes,

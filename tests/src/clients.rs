@@ -6,7 +6,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt as _;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
@@ -312,4 +311,96 @@ fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     frame
+}
+
+/// The original Blackhole docs' example page (socket.io 0.9 API, socket.io-client@0.9.16) in
+/// headless Chromium, driven by `tests/node/example-page.js`.
+pub struct ExamplePage {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    /// Every value the page passed to `console.log`, in order.
+    pub logged: Vec<Value>,
+}
+
+impl ExamplePage {
+    /// Opens the page against `edge_url` with the given account and token; `transports`
+    /// restricts the client (e.g. `xhr-polling`).
+    pub async fn open(
+        edge_url: &str,
+        account: &str,
+        token: &str,
+        transports: Option<&str>,
+    ) -> Self {
+        let dir = node_dir();
+        let mut command = Command::new("node");
+        command
+            .current_dir(&dir)
+            .arg(dir.join("example-page.js"))
+            .args(["--edge", edge_url, "--account", account, "--token", token])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(transports) = transports {
+            command.args(["--transports", transports]);
+        }
+        let mut child = command.spawn().expect("spawn node");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, mut lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && tx.send(value).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let loaded = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.recv().await {
+                if line["type"] == "loaded" {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(loaded, Ok(true), "Chromium did not load the example page");
+        Self {
+            child,
+            stdin,
+            lines,
+            logged: Vec::new(),
+        }
+    }
+
+    /// Waits until the page has logged an event whose `Event-Name` is `name`.
+    pub async fn wait_for_event(&mut self, name: &str, timeout: Duration) -> Option<Value> {
+        if let Some(found) = self.logged.iter().find(|v| v["Event-Name"] == name) {
+            return Some(found.clone());
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) if line["type"] == "console" => {
+                    self.logged.push(line["value"].clone());
+                    if line["value"]["Event-Name"] == name {
+                        return Some(line["value"].clone());
+                    }
+                }
+                Ok(Some(line)) if line["type"] == "pageerror" => panic!("the page failed: {line}"),
+                Ok(Some(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Closes the browser.
+    pub async fn close(mut self) {
+        let _ = self.stdin.write_all(b"close\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
 }

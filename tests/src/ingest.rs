@@ -1,5 +1,5 @@
-//! Runs the real `blackhole-ingest` binary against a test's Redis and RabbitMQ vhost, and reads
-//! what it published.
+//! Runs the real `blackhole-ingest` binary against a test's Redis (one server or a cluster) and
+//! RabbitMQ vhost, and reads what it published: from the account channel and the replay stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,6 +7,8 @@ use std::time::Duration;
 use blackhole_bus::{AccountId, Envelope, Keyspace, script};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use redis::aio::ConnectionLike;
+use redis::{ProtocolVersion, PushKind};
 
 use crate::servers::{ChildProcess, free_port, http_get, metric_value, wait_until};
 
@@ -91,6 +93,48 @@ impl ChannelWatcher {
         }
     }
 
+    /// Like [`subscribe`](Self::subscribe) on a Redis Cluster: `SSUBSCRIBE` (sharded pub/sub)
+    /// through a cluster client, which subscribes on the node owning the channel's slot, the way
+    /// an edge does there.
+    pub async fn ssubscribe_cluster(nodes: &[String], account: &str) -> Self {
+        let account = AccountId::parse(account).unwrap();
+        let channel = Keyspace::default().channel(&account);
+        // Pushes (RESP3 only) arrive here: subscription confirmations and messages alike.
+        let (push_tx, mut pushes) = tokio::sync::mpsc::unbounded_channel();
+        let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+            .use_protocol(ProtocolVersion::RESP3)
+            .push_sender(push_tx)
+            .build()
+            .unwrap();
+        let mut connection = client.get_async_connection().await.unwrap();
+        connection.ssubscribe(&channel).await.unwrap();
+        let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            // Dropping the connection would end the subscription.
+            let _connection = connection;
+            while let Some(push) = pushes.recv().await {
+                if push.kind != PushKind::SMessage {
+                    continue;
+                }
+                let [from, payload] = push.data.as_slice() else {
+                    panic!("an smessage push is [channel, payload]: {:?}", push.data);
+                };
+                let from: String = redis::from_redis_value_ref(from).unwrap();
+                assert_eq!(from, channel, "a message of another channel");
+                let payload: Vec<u8> = redis::from_redis_value_ref(payload).unwrap();
+                let envelope = Envelope::decode(Bytes::from(payload))
+                    .expect("ingest publishes valid envelopes");
+                if tx.send(envelope).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            messages,
+            _task: task,
+        }
+    }
+
     /// The next envelope, or `None` after `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<Envelope> {
         tokio::time::timeout(timeout, self.messages.recv())
@@ -113,38 +157,31 @@ impl ChannelWatcher {
     }
 }
 
-/// One XRANGE entry: its id and its field/value pairs.
-type StreamEntry = (String, Vec<(String, Vec<u8>)>);
-
-/// Every envelope in an account's replay stream, oldest first.
+/// Every envelope in an account's replay stream on a single Redis, oldest first.
 pub async fn read_stream(redis_url: &str, account: &str) -> Vec<Envelope> {
-    let account = AccountId::parse(account).unwrap();
-    let key = Keyspace::default().stream(&account);
     let client = redis::Client::open(redis_url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
+    read_stream_on(&mut connection, account).await
+}
+
+/// Every envelope in an account's replay stream, read over any connection (a cluster
+/// connection routes the XRANGE to the node that owns the account's slot).
+pub async fn read_stream_on(connection: &mut impl ConnectionLike, account: &str) -> Vec<Envelope> {
+    let account = AccountId::parse(account).unwrap();
+    let key = Keyspace::default().stream(&account);
+    let entries: Vec<script::StreamEntry> = redis::cmd("XRANGE")
         .arg(&key)
         .arg("-")
         .arg("+")
-        .query_async(&mut connection)
+        .query_async(connection)
         .await
         .unwrap();
     entries
-        .into_iter()
-        .map(|(id, fields)| {
-            let field = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(|| panic!("stream entry {id} lacks field {name}"))
-            };
-            script::envelope_from_stream_entry(
-                &id,
-                &field(script::FIELD_HEADER),
-                &field(script::FIELD_PAYLOAD),
-            )
-            .unwrap()
+        .iter()
+        .map(|entry| {
+            script::envelope_from_xrange(entry)
+                .expect("entries have the script's fields")
+                .expect("entries hold valid envelopes")
         })
         .collect()
 }

@@ -5,3 +5,4 @@ pub mod edge;
 pub mod ingest;
 pub mod kazoo;
 pub mod servers;
+pub mod stack;

@@ -7,52 +7,10 @@ use blackhole_tests::edge::EdgeProcess;
 use blackhole_tests::ingest::IngestProcess;
 use blackhole_tests::kazoo::{KazooPublisher, SAMPLE_ACCOUNT, call_samples, numbered_call_event};
 use blackhole_tests::servers::{RabbitVhost, RedisServer};
+use blackhole_tests::stack::{OTHER_ACCOUNT, Stack, tokens};
 use serde_json::{Value, json};
 
 const READY: Duration = Duration::from_secs(30);
-const OTHER_ACCOUNT: &str = "c0ffee00c0ffee00c0ffee00c0ffee00";
-const RESELLER: &str = "aaaa0000aaaa0000aaaa0000aaaa0000";
-
-fn tokens() -> Value {
-    json!({
-        "tokens": {
-            "token-a": {"account_id": SAMPLE_ACCOUNT},
-            "token-b": {"account_id": OTHER_ACCOUNT},
-            "token-reseller": {"account_id": RESELLER},
-            "token-expired": {"account_id": SAMPLE_ACCOUNT, "exp": 1_000_000_000},
-        },
-        "accounts": {RESELLER: {"descendants": [SAMPLE_ACCOUNT]}}
-    })
-}
-
-/// RabbitMQ vhost, Redis, ingest and one edge, all ready.
-struct Stack {
-    vhost: RabbitVhost,
-    redis: RedisServer,
-    _ingest: IngestProcess,
-    edge: EdgeProcess,
-    kazoo: KazooPublisher,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let redis = RedisServer::start_new().await;
-        let vhost = RabbitVhost::create().await;
-        let ingest = IngestProcess::spawn(&vhost.url(), &redis.url(), &[]);
-        let edge = EdgeProcess::spawn(Some(&redis.url()), Some(&tokens()), &[]);
-        ingest.wait_ready(READY).await;
-        edge.wait_ready(READY).await;
-        let kazoo = KazooPublisher::connect(&vhost.url()).await;
-        Self {
-            vhost,
-            redis,
-            _ingest: ingest,
-            edge,
-            kazoo,
-        }
-    }
-}
-
 fn subscription(account: &str, token: &str, binding: &str) -> Value {
     json!({"account_id": account, "auth_token": token, "binding": binding})
 }
@@ -63,7 +21,7 @@ fn sample_json(index: usize) -> Value {
 
 #[tokio::test]
 async fn every_client_generation_and_transport_receives_its_binding_with_the_exact_payload() {
-    let stack = Stack::start().await;
+    let stack = Stack::start(&[]).await;
     for (major, transports) in [
         ("4", "websocket"),
         ("4", "polling,websocket"),
@@ -140,7 +98,7 @@ async fn every_client_generation_and_transport_receives_its_binding_with_the_exa
 
 #[tokio::test]
 async fn tokens_only_reach_their_own_accounts_and_descendants() {
-    let stack = Stack::start().await;
+    let stack = Stack::start(&[]).await;
     let url = stack.edge.url();
 
     let mut intruder = SioClient::connect(&url, "4", "websocket", None);
@@ -244,7 +202,7 @@ async fn tokens_only_reach_their_own_accounts_and_descendants() {
 
 #[tokio::test]
 async fn sockets_stay_connected_through_a_redis_restart_and_receive_again() {
-    let mut stack = Stack::start().await;
+    let mut stack = Stack::start(&[]).await;
     let mut client = SioClient::connect(&stack.edge.url(), "4", "websocket", None);
     client.connected().await;
     client

@@ -4,13 +4,13 @@
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::EngineSession;
-use crate::auth::AuthError;
 use crate::protocol::engineio::{EioVersion, Packet, Payload};
 use crate::protocol::socketio::{self, ROOT_NSP, SioVersion};
-use crate::session::{CloseReason, RequestError, Shared, SubscriptionRequest};
+use crate::requests;
+use crate::session::{CloseReason, Shared};
 
 /// Handles one client packet that arrived over polling or websocket.
 pub(super) async fn handle(es: &EngineSession, shared: &Shared, packet: Packet) {
@@ -111,92 +111,26 @@ fn token_of(auth: &Value) -> Option<String> {
 
 async fn on_event(es: &EngineSession, id: Option<u64>, data: &[Value]) {
     let name = data.first().and_then(Value::as_str).unwrap_or_default();
-    let argument = data.get(1).unwrap_or(&Value::Null);
-    let request = subscription_request(argument);
-    let token = request.auth_token.clone().unwrap_or_default();
-    let result = match name {
-        "subscribe" => match es.session.take_request_budget() {
-            Ok(()) => es
-                .session
-                .subscribe(request)
-                .await
-                .map(|subscribed| json!({"status": "success", "subscribed": subscribed})),
-            Err(e) => Err(e),
-        },
-        "unsubscribe" => es.session.take_request_budget().map(|()| {
-            let (unsubscribed, subscribed) = es.session.unsubscribe(&request);
-            json!({"status": "success", "unsubscribed": unsubscribed, "subscribed": subscribed})
-        }),
+    let outcome = requests::handle(&es.session, name, data.get(1).unwrap_or(&Value::Null)).await;
+    match (id, outcome.ack()) {
+        (Some(id), Some(reply)) => {
+            es.session.send(socketio::ack(ROOT_NSP, id, &[reply]));
+        }
         _ => {
-            tracing::debug!(
-                session = es.session.id,
-                "ignored an event that is neither subscribe nor unsubscribe"
-            );
-            return;
+            if let Some((name, body)) = outcome.failure_event() {
+                es.session.send(event(name, &body));
+            }
         }
-    };
-    match (result, id) {
-        (Ok(reply), Some(id)) => {
-            es.session.send(socketio::ack(ROOT_NSP, id, &[reply]));
-        }
-        (Ok(_), None) => {}
-        (Err(e), Some(id)) => {
-            let reply = json!({"status": "error", "errors": [e.client_message(&token)]});
-            es.session.send(socketio::ack(ROOT_NSP, id, &[reply]));
-        }
-        (Err(e), None) => {
-            es.session.send(failure_event(&e, &token));
-        }
-    }
-}
-
-/// Kazoo's failure events: `auth_failure` for a refused token, `error` for anything else.
-fn failure_event(error: &RequestError, token: &str) -> Bytes {
-    match error {
-        // Authorization refusals (a valid token, the wrong account) are plain errors; only a
-        // token that is not accepted is an `auth_failure`, as Kazoo's clients expect.
-        RequestError::Auth(
-            auth @ (AuthError::Missing
-            | AuthError::Invalid
-            | AuthError::Expired
-            | AuthError::Format),
-        ) => {
-            // Kazoo put the token in `cause`; the reason goes there instead, so a client
-            // still learns why without the secret travelling back.
-            let body = json!({"message": "invalid auth token", "cause": auth.client_message(token, false)});
-            event("auth_failure", &body)
-        }
-        other => event("error", &json!({"message": other.client_message(token)})),
     }
 }
 
 /// Tells the client that bindings stopped because their token expired.
 pub(super) fn auth_expired(bindings: &[String]) -> Bytes {
-    event(
-        "auth_failure",
-        &json!({"message": "auth token expired", "cause": "token expired", "bindings": bindings}),
-    )
+    let (name, body) = requests::expired_event(bindings);
+    event(name, &body)
 }
 
 fn event(name: &str, body: &Value) -> Bytes {
     let payload = serde_json::to_vec(body).expect("a JSON value serializes");
     socketio::event_frame(name, &payload)
-}
-
-/// Reads `{account_id, auth_token, binding | bindings}` from an event argument.
-pub(crate) fn subscription_request(argument: &Value) -> SubscriptionRequest {
-    let text = |key: &str| argument.get(key).and_then(Value::as_str).map(str::to_owned);
-    let mut bindings: Vec<String> = text("binding").into_iter().collect();
-    if let Some(list) = argument.get("bindings").and_then(Value::as_array) {
-        for binding in list.iter().filter_map(Value::as_str) {
-            if !bindings.iter().any(|b| b == binding) {
-                bindings.push(binding.to_owned());
-            }
-        }
-    }
-    SubscriptionRequest {
-        account_id: text("account_id"),
-        auth_token: text("auth_token"),
-        bindings,
-    }
 }
