@@ -97,16 +97,6 @@ impl Engine {
         })
     }
 
-    /// Every open session's core, for a paced drain.
-    pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
-        self.sessions
-            .lock()
-            .expect("engine sessions poisoned")
-            .values()
-            .map(|s| s.session.clone())
-            .collect()
-    }
-
     fn lookup(&self, sid: &str) -> Option<Arc<EngineSession>> {
         self.sessions
             .lock()

@@ -44,6 +44,9 @@ pub struct HubEvent {
     /// The envelope as ingest published it.
     pub envelope: Envelope,
     encodings: [OnceLock<Bytes>; FORMATS],
+    /// Frames that also depend on the client's binding (Kazoo JSON's `subscribed_key`), one per
+    /// distinct binding. Fan-out of one event runs on one task, so the lock is uncontended.
+    per_binding: Mutex<Vec<(Box<str>, Bytes)>>,
 }
 
 impl HubEvent {
@@ -52,7 +55,19 @@ impl HubEvent {
         Self {
             envelope,
             encodings: Default::default(),
+            per_binding: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The frame for sockets holding `binding`, built by `encode` the first time.
+    pub fn encoded_for_binding(&self, binding: &str, encode: impl FnOnce() -> Bytes) -> Bytes {
+        let mut cache = self.per_binding.lock().expect("event cache poisoned");
+        if let Some((_, bytes)) = cache.iter().find(|(b, _)| &**b == binding) {
+            return bytes.clone();
+        }
+        let bytes = encode();
+        cache.push((binding.into(), bytes.clone()));
+        bytes
     }
 
     /// The event in `format`, encoded by `encode` the first time it is asked for.

@@ -83,16 +83,6 @@ impl Legacy {
         })
     }
 
-    /// Every open session's core, for a paced drain.
-    pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
-        self.sessions
-            .lock()
-            .expect("legacy sessions poisoned")
-            .values()
-            .map(|s| s.session.clone())
-            .collect()
-    }
-
     fn lookup(&self, sid: &str) -> Option<Arc<LegacySession>> {
         self.sessions
             .lock()

@@ -13,14 +13,18 @@ mod demo_bus;
 mod engine;
 mod http;
 pub mod hub;
+mod kazoo;
 mod legacy;
 pub mod metrics;
 pub mod protocol;
+pub mod proxy_protocol;
 mod redis_bus;
 mod requests;
 mod router;
 mod server;
 pub mod session;
+pub mod tls;
+mod wallboard;
 mod ws;
 
 use std::future::Future;
@@ -178,7 +182,11 @@ impl Edge {
             config.socketio_path.clone(),
             engine.clone(),
             legacy.clone(),
-            metrics.clone(),
+            shared.clone(),
+            tasks.clone(),
+            config
+                .demo
+                .then(|| wallboard::DemoLogin::new(&demo::demo_accounts())),
         ));
 
         let stop_admin = CancellationToken::new();
@@ -206,9 +214,7 @@ impl Edge {
         readiness.draining.store(true, Ordering::Relaxed);
         stop_accepting.cancel();
         let _ = accept_task.await;
-        let mut sessions = engine.sessions();
-        sessions.extend(legacy.sessions());
-        drain(sessions, config.drain).await;
+        drain(shared.live_sessions(), config.drain).await;
         stop_sessions.cancel();
         tasks.close();
         if tokio::time::timeout(Duration::from_secs(5), tasks.wait())

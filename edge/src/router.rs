@@ -9,15 +9,21 @@ use hyper::{Method, Request, StatusCode};
 
 use crate::engine::Engine;
 use crate::http::{self, HttpResponse};
+use crate::kazoo;
 use crate::legacy::Legacy;
-use crate::metrics::Metrics;
+use crate::session::Shared;
+use crate::wallboard::{self, DemoLogin};
+use tokio_util::task::TaskTracker;
 
 /// Routes requests of the public listener.
 pub(crate) struct Router {
     socketio_path: String,
     engine: Arc<Engine>,
     legacy: Arc<Legacy>,
-    metrics: Metrics,
+    shared: Arc<Shared>,
+    tasks: TaskTracker,
+    /// The demo accounts the wallboard signs in with by itself, in demo mode only.
+    demo_login: Option<DemoLogin>,
 }
 
 impl Router {
@@ -26,13 +32,17 @@ impl Router {
         socketio_path: String,
         engine: Arc<Engine>,
         legacy: Arc<Legacy>,
-        metrics: Metrics,
+        shared: Arc<Shared>,
+        tasks: TaskTracker,
+        demo_login: Option<DemoLogin>,
     ) -> Self {
         Self {
             socketio_path,
             engine,
             legacy,
-            metrics,
+            shared,
+            tasks,
+            demo_login,
         }
     }
 
@@ -64,29 +74,17 @@ impl Router {
             }
             Some(_) => self.engine.handle(request, peer).await,
             None if fastwebsockets::upgrade::is_upgrade_request(&request) => {
-                self.metrics
-                    .requests_refused
-                    .with_label_values(&["unsupported_protocol"])
-                    .inc();
-                http::text(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "Kazoo JSON websockets are not served by this build\n",
-                )
+                kazoo::upgrade(self.shared.clone(), self.tasks.clone(), request, peer)
             }
-            None if path == "/" && request.method() == Method::GET => page(),
+            None if request.method() == Method::GET || request.method() == Method::HEAD => {
+                // `GET /` answers 200 (the wallboard), as Kazoo's Blackhole did for load-balancer
+                // health checks.
+                wallboard::serve(path, self.demo_login.as_ref())
+                    .unwrap_or_else(|| http::text(StatusCode::NOT_FOUND, "not found\n"))
+            }
             None => http::text(StatusCode::NOT_FOUND, "not found\n"),
         };
         http::add_cors(&headers, &mut response);
         response
     }
-}
-
-/// `GET /`: answers 200, as Kazoo's Blackhole did for load-balancer health checks.
-fn page() -> HttpResponse {
-    http::response(
-        StatusCode::OK,
-        "text/html; charset=utf-8",
-        "<!doctype html><title>Blackhole</title><h1>Blackhole</h1>\
-         <p>Kazoo real-time events over websockets. Connect a Socket.IO client to <code>/socket.io/</code>.</p>\n",
-    )
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -93,6 +93,19 @@ impl Default for Throttle {
 
 static REFUSAL_LOG: Throttle = Throttle::new();
 
+/// A connection's place in the global and per-IP limits. hyper finishes with a connection as
+/// soon as it is upgraded to a websocket, so every request carries a handle to it (in its
+/// extensions) and a websocket task keeps it for as long as the socket lives.
+pub(crate) struct ConnectionGuard {
+    _permit: OwnedSemaphorePermit,
+    _slot: Option<IpSlot>,
+}
+
+/// Takes the connection's guard from an upgrade request, to keep for the websocket's life.
+pub(crate) fn take_guard<B>(request: &mut hyper::Request<B>) -> Option<Arc<ConnectionGuard>> {
+    request.extensions_mut().remove::<Arc<ConnectionGuard>>()
+}
+
 /// Accepts connections on `listener` until `shutdown`, tracking their tasks in `tasks`.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -141,10 +154,12 @@ pub(crate) async fn serve(
         let router = router.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            let _permit = permit;
             let over_ip_limit = slot.is_none();
-            let _slot = slot;
-            serve_connection(stream, peer, router, over_ip_limit, shutdown).await;
+            let guard = Arc::new(ConnectionGuard {
+                _permit: permit,
+                _slot: slot,
+            });
+            serve_connection(stream, peer, router, over_ip_limit, guard, shutdown).await;
         });
     }
 }
@@ -154,10 +169,12 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Arc<Router>,
     over_ip_limit: bool,
+    guard: Arc<ConnectionGuard>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request| {
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(guard.clone());
         let router = router.clone();
         async move {
             Ok::<_, std::convert::Infallible>(router.route(request, peer, over_ip_limit).await)

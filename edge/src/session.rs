@@ -37,6 +37,8 @@ pub struct Shared {
     /// Metrics.
     pub metrics: Metrics,
     next_id: AtomicU64,
+    /// Every open session, whatever its protocol, for the paced drain at shutdown.
+    live: Mutex<HashMap<SessionId, Weak<Session>>>,
 }
 
 impl Shared {
@@ -48,7 +50,18 @@ impl Shared {
             limits,
             metrics,
             next_id: AtomicU64::new(1),
+            live: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Every open session.
+    pub fn live_sessions(&self) -> Vec<Arc<Session>> {
+        self.live
+            .lock()
+            .expect("live sessions poisoned")
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 }
 
@@ -59,6 +72,8 @@ pub enum EventFormat {
     SocketIo,
     /// socket.io 0.9: `5:::{"name":"NAME","args":{…}}`, once per event.
     Legacy,
+    /// Kazoo 4.x JSON: an `event` envelope per matching binding.
+    KazooJson,
 }
 
 /// One frame for the transport, with the event's ingest time for the latency histogram.
@@ -178,6 +193,8 @@ struct State {
     /// A token given at connect time (Socket.IO CONNECT `auth`), used when a request has none.
     default_token: Option<String>,
     ever_subscribed: bool,
+    /// Kazoo 4.x JSON: a token was accepted on this socket (authentication is sticky).
+    authenticated: bool,
 }
 
 /// One client session.
@@ -219,9 +236,16 @@ impl Session {
                 bucket,
                 default_token: None,
                 ever_subscribed: false,
+                authenticated: false,
             }),
             me: me.clone(),
         });
+        session
+            .shared
+            .live
+            .lock()
+            .expect("live sessions poisoned")
+            .insert(id, Arc::downgrade(&session));
         (session, rx)
     }
 
@@ -291,6 +315,11 @@ impl Session {
                 .set(&scope, self.id, &subscriber, Vec::new());
         }
         self.shared.metrics.subscriptions.sub(count as i64);
+        self.shared
+            .live
+            .lock()
+            .expect("live sessions poisoned")
+            .remove(&self.id);
         self.closed.cancel();
         match reason {
             CloseReason::ClientGone | CloseReason::Shutdown => {
@@ -497,6 +526,16 @@ impl Session {
             .min()
     }
 
+    /// Whether a token was accepted on this session.
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.lock().authenticated
+    }
+
+    /// Records that a token was accepted on this session.
+    pub(crate) fn mark_authenticated(&self) {
+        self.lock().authenticated = true;
+    }
+
     /// Whether the session ever subscribed successfully (the auth timeout stops then).
     pub fn ever_subscribed(&self) -> bool {
         self.lock().ever_subscribed
@@ -550,15 +589,22 @@ fn client_keys(subscriptions: &HashMap<Scope, Vec<Held>>) -> Vec<String> {
 }
 
 impl Subscriber for Session {
-    fn deliver(&self, event: &Arc<HubEvent>, _bindings: &[&Binding]) {
-        let bytes = match self.format {
-            EventFormat::SocketIo => event.encoded(WireFormat::SocketIo, socketio_event),
-            EventFormat::Legacy => event.encoded(WireFormat::Legacy, crate::legacy::event_frame),
+    fn deliver(&self, event: &Arc<HubEvent>, bindings: &[&Binding]) {
+        let ingested_at_ms = event.envelope.meta.ingested_at_ms;
+        let frames = match self.format {
+            EventFormat::SocketIo => vec![event.encoded(WireFormat::SocketIo, socketio_event)],
+            EventFormat::Legacy => {
+                vec![event.encoded(WireFormat::Legacy, crate::legacy::event_frame)]
+            }
+            EventFormat::KazooJson => crate::kazoo::event_frames(self, event, bindings),
         };
-        if self.push(OutFrame {
-            bytes,
-            ingested_at_ms: event.envelope.meta.ingested_at_ms,
-        }) {
+        for bytes in frames {
+            if !self.push(OutFrame {
+                bytes,
+                ingested_at_ms,
+            }) {
+                return;
+            }
             self.shared.metrics.events_delivered.inc();
         }
     }

@@ -404,3 +404,109 @@ impl ExamplePage {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
 }
+
+/// An interactive websocket client (`ws`): each `send` is one text frame, and every message
+/// received is kept in order (parsed as JSON when it is JSON).
+pub struct WsClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<Value>,
+    /// Every line seen so far (`open`, `message`, `close`, `http`).
+    pub seen: Vec<Value>,
+}
+
+impl WsClient {
+    /// Connects to `url` (with extra request `headers`) and waits until it is open, or returns
+    /// the line that said why not (e.g. `{"type":"http","status":400}`).
+    pub async fn connect(url: &str, headers: &Value) -> Result<Self, Value> {
+        let dir = node_dir();
+        let mut child = Command::new("node")
+            .current_dir(&dir)
+            .arg(dir.join("ws-client.js"))
+            .arg(url)
+            .arg(headers.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn node");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && tx.send(value).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let mut client = Self {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        };
+        match client.next_line(Duration::from_secs(10)).await {
+            Some(line) if line["type"] == "open" => Ok(client),
+            Some(line) => Err(line),
+            None => Err(Value::Null),
+        }
+    }
+
+    async fn next_line(&mut self, timeout: Duration) -> Option<Value> {
+        let line = tokio::time::timeout(timeout, self.lines.recv())
+            .await
+            .ok()
+            .flatten()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
+    /// Sends one text frame.
+    pub async fn send(&mut self, text: &str) {
+        let mut line = text.as_bytes().to_vec();
+        line.push(b'\n');
+        self.stdin.write_all(&line).await.expect("client stdin");
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Sends `request` as JSON and returns the reply carrying its `request_id`.
+    pub async fn request(&mut self, request: Value) -> Value {
+        let id = request["request_id"].clone();
+        self.send(&request.to_string()).await;
+        self.next_message(Duration::from_secs(10), |m| {
+            m["action"] == "reply" && m["request_id"] == id
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {request}; saw {:?}", self.seen))
+    }
+
+    /// The next message matching `predicate`, within `timeout`.
+    pub async fn next_message(
+        &mut self,
+        timeout: Duration,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let line = self.next_line(left).await?;
+            if line["type"] == "message" && predicate(&line["data"]) {
+                return Some(line["data"].clone());
+            }
+            if line["type"] == "close" {
+                return None;
+            }
+        }
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        self.send("__close__").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}

@@ -34,8 +34,10 @@ pub(super) fn upgrade(
             return error(StatusCode::BAD_REQUEST, 3, "Bad request");
         }
     };
+    let guard = crate::server::take_guard(&mut request);
     let tasks = engine.tasks.clone();
     tasks.spawn(async move {
+        let _guard = guard;
         match upgrade.await {
             Ok(socket) => {
                 let (read, write) = ws::split(socket, engine.shared.limits.max_frame_bytes);

@@ -28,8 +28,10 @@ pub(super) fn upgrade(
             return http::text(StatusCode::BAD_REQUEST, "not a websocket upgrade\n");
         }
     };
+    let guard = crate::server::take_guard(&mut request);
     let tasks = legacy.tasks.clone();
     tasks.spawn(async move {
+        let _guard = guard;
         match upgrade.await {
             Ok(socket) => {
                 let (read, write) = ws::split(socket, legacy.shared.limits.max_frame_bytes);
