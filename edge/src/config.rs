@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use blackhole_bus::Keyspace;
@@ -12,6 +13,8 @@ use blackhole_ops::telemetry::LogFormat;
 use clap::Parser;
 
 use crate::auth::AuthConfig;
+use crate::proxy_protocol::TrustedNetworks;
+use crate::tls::TlsFiles;
 
 /// `blackhole-edge`: serves Kazoo's real-time events to websocket clients of every Blackhole
 /// generation (socket.io 0.9, Socket.IO 1.x–4.x, Kazoo 4.x JSON) on one port.
@@ -21,6 +24,32 @@ pub struct Args {
     /// Plain HTTP and websocket listener.
     #[arg(long, env = "BLACKHOLE_LISTEN", default_value = "0.0.0.0:5555")]
     pub listen: SocketAddr,
+
+    /// TLS listener (https and wss); needs --tls-cert and --tls-key.
+    #[arg(long, env = "BLACKHOLE_TLS_LISTEN", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<SocketAddr>,
+
+    /// PEM certificate chain, leaf first; re-read when it changes and on SIGHUP.
+    #[arg(long, env = "BLACKHOLE_TLS_CERT", requires = "tls_listen")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, RSA or EC); re-read with the certificate.
+    #[arg(long, env = "BLACKHOLE_TLS_KEY", requires = "tls_listen")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds allowed for a TLS handshake (and a PROXY protocol header) before the connection
+    /// is dropped.
+    #[arg(
+        long,
+        env = "BLACKHOLE_TLS_HANDSHAKE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub tls_handshake_timeout_secs: u64,
+
+    /// Comma-separated networks (CIDR) of trusted L4 load balancers that send a PROXY protocol
+    /// (v1 or v2) header; connections from them are attributed to the client in the header.
+    #[arg(long, env = "BLACKHOLE_PROXY_PROTOCOL_FROM")]
+    pub proxy_protocol_from: Option<TrustedNetworks>,
 
     /// Admin listener (/metrics, /healthz, /readyz).
     #[arg(long, env = "BLACKHOLE_ADMIN_LISTEN", default_value = "0.0.0.0:9555")]
@@ -134,6 +163,17 @@ pub enum EventSource {
     Demo,
 }
 
+/// The TLS listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Address of the https/wss listener.
+    pub listen: SocketAddr,
+    /// Certificate chain and key.
+    pub files: TlsFiles,
+    /// Time allowed for the handshake.
+    pub handshake_timeout: Duration,
+}
+
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -167,6 +207,10 @@ pub struct Limits {
 pub struct Config {
     /// Public listener.
     pub listen: SocketAddr,
+    /// TLS listener, if any.
+    pub tls: Option<TlsConfig>,
+    /// Load balancers trusted to send PROXY protocol headers.
+    pub proxy_protocol_from: Option<Arc<TrustedNetworks>>,
     /// Admin listener.
     pub admin_listen: SocketAddr,
     /// Event source.
@@ -269,8 +313,25 @@ impl Args {
         positive("ping-interval-ms", self.ping_interval_ms)?;
         positive("ping-timeout-ms", self.ping_timeout_ms)?;
         let socketio_path = self.socketio_path.trim_end_matches('/').to_owned();
+        positive(
+            "tls-handshake-timeout-secs",
+            self.tls_handshake_timeout_secs,
+        )?;
+        let tls = match (self.tls_listen, self.tls_cert, self.tls_key) {
+            (Some(listen), Some(cert), Some(key)) => Some(TlsConfig {
+                listen,
+                files: TlsFiles::new(cert, key),
+                handshake_timeout: Duration::from_secs(self.tls_handshake_timeout_secs),
+            }),
+            _ => None,
+        };
         Ok(Config {
             listen: self.listen,
+            tls,
+            proxy_protocol_from: self
+                .proxy_protocol_from
+                .filter(|n| !n.is_empty())
+                .map(Arc::new),
             admin_listen: self.admin_listen,
             source,
             keyspace: Keyspace::new(self.redis_prefix),

@@ -63,6 +63,9 @@ pub enum EdgeError {
     /// The authenticators could not be loaded.
     #[error(transparent)]
     Auth(#[from] auth::ConfigError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("--tls-cert/--tls-key: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// An edge whose listeners are bound and whose authenticators are loaded.
@@ -70,6 +73,8 @@ pub struct Edge {
     config: Config,
     auth: Auth,
     listener: TcpListener,
+    /// The TLS listener and its certificate store, with `--tls-listen`.
+    tls: Option<(TcpListener, Arc<tls::CertStore>, tls::TlsMetrics)>,
     admin: TcpListener,
 }
 
@@ -109,11 +114,21 @@ impl Edge {
                 .map_err(|source| EdgeError::Bind { flag, addr, source })
         };
         let listener = bind("listen", config.listen).await?;
+        let tls = match &config.tls {
+            Some(tls_config) => {
+                let tls_metrics = tls::TlsMetrics::new();
+                let store = tls::CertStore::load(tls_config.files.clone(), tls_metrics.clone())?;
+                let tls_listener = bind("tls-listen", tls_config.listen).await?;
+                Some((tls_listener, store, tls_metrics))
+            }
+            None => None,
+        };
         let admin = bind("admin-listen", config.admin_listen).await?;
         Ok(Self {
             config,
             auth,
             listener,
+            tls,
             admin,
         })
     }
@@ -123,6 +138,13 @@ impl Edge {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The TLS listener's address, with `--tls-listen`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .map(|(l, _, _)| l.local_addr().expect("a bound listener has an address"))
     }
 
     /// The admin listener's address.
@@ -138,6 +160,7 @@ impl Edge {
             config,
             auth,
             listener,
+            tls,
             admin,
         } = self;
         let metrics = Metrics::new();
@@ -196,15 +219,52 @@ impl Edge {
             readiness.clone(),
             stop_admin.clone(),
         ));
-        let accept_task = tokio::spawn(server::serve(
-            listener,
-            router,
+        let gate = server::Gate::new(
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
             metrics.clone(),
+        );
+        let handshake_timeout = config
+            .tls
+            .as_ref()
+            .map_or(tls::DEFAULT_HANDSHAKE_TIMEOUT, |t| t.handshake_timeout);
+        let plain = server::Intake {
+            tls: None,
+            proxy_from: config.proxy_protocol_from.clone(),
+            handshake_timeout,
+        };
+        let mut accept_tasks = vec![tokio::spawn(server::serve(
+            listener,
+            router.clone(),
+            gate.clone(),
+            plain,
             tasks.clone(),
             stop_accepting.clone(),
-        ));
+        ))];
+        let stop_tls = CancellationToken::new();
+        if let Some((tls_listener, store, tls_metrics)) = tls {
+            if let Err(e) = tls_metrics.register(&metrics.registry) {
+                tracing::error!(error = %e, "cannot register the TLS metrics");
+            }
+            let _ = store.watch(tls::DEFAULT_POLL_INTERVAL, stop_tls.clone());
+            tokio::spawn(tls::reload_on_sighup(store.clone(), stop_tls.clone()));
+            let intake = server::Intake {
+                tls: Some((
+                    tokio_rustls::TlsAcceptor::from(tls::server_config(store)),
+                    tls_metrics,
+                )),
+                proxy_from: config.proxy_protocol_from.clone(),
+                handshake_timeout,
+            };
+            accept_tasks.push(tokio::spawn(server::serve(
+                tls_listener,
+                router,
+                gate,
+                intake,
+                tasks.clone(),
+                stop_accepting.clone(),
+            )));
+        }
         tracing::info!(listen = %config.listen, admin = %config.admin_listen, demo = config.demo, "blackhole-edge serving");
         if config.demo {
             print_demo_banner(config.listen);
@@ -213,7 +273,9 @@ impl Edge {
         shutdown.await;
         readiness.draining.store(true, Ordering::Relaxed);
         stop_accepting.cancel();
-        let _ = accept_task.await;
+        for task in accept_tasks {
+            let _ = task.await;
+        }
         drain(shared.live_sessions(), config.drain).await;
         stop_sessions.cancel();
         tasks.close();
@@ -225,6 +287,7 @@ impl Edge {
         }
         stop_bus.cancel();
         let _ = bus.await;
+        stop_tls.cancel();
         stop_admin.cancel();
         let _ = admin_task.await;
         tracing::info!("blackhole-edge stopped");

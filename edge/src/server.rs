@@ -21,7 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
+use crate::proxy_protocol::{self, TrustedNetworks};
 use crate::router::Router;
+use crate::tls::{self, TlsMetrics};
+use tokio_rustls::TlsAcceptor;
 
 /// Time allowed for a client to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,18 +109,63 @@ pub(crate) fn take_guard<B>(request: &mut hyper::Request<B>) -> Option<Arc<Conne
     request.extensions_mut().remove::<Arc<ConnectionGuard>>()
 }
 
-/// Accepts connections on `listener` until `shutdown`, tracking their tasks in `tasks`.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    router: Arc<Router>,
+/// The limits every listener shares: one connection budget and one per-IP count for the process.
+pub(crate) struct Gate {
+    permits: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
     max_connections: usize,
     max_per_ip: usize,
     metrics: Metrics,
+}
+
+impl Gate {
+    pub(crate) fn new(max_connections: usize, max_per_ip: usize, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(max_connections)),
+            per_ip: Arc::new(PerIp::default()),
+            max_connections,
+            max_per_ip,
+            metrics,
+        })
+    }
+
+    fn slot(&self, peer: SocketAddr) -> Option<IpSlot> {
+        let slot = self.per_ip.acquire(peer.ip(), self.max_per_ip);
+        if slot.is_none() {
+            self.metrics
+                .connections_refused
+                .with_label_values(&["max_connections_per_ip"])
+                .inc();
+            if REFUSAL_LOG.allow() {
+                tracing::warn!(peer = %peer, limit = self.max_per_ip, "refusing a connection with 429: --max-connections-per-ip reached");
+            }
+        }
+        slot
+    }
+}
+
+/// How one listener receives connections before HTTP starts.
+#[derive(Clone)]
+pub(crate) struct Intake {
+    /// TLS termination, or plain TCP.
+    pub(crate) tls: Option<(TlsAcceptor, TlsMetrics)>,
+    /// Load balancers whose connections start with a PROXY protocol header.
+    pub(crate) proxy_from: Option<Arc<TrustedNetworks>>,
+    /// Time allowed for the PROXY header and the TLS handshake together.
+    pub(crate) handshake_timeout: Duration,
+}
+
+/// Accepts connections on `listener` until `shutdown`, tracking their tasks in `tasks`. A
+/// handshake (PROXY header, TLS) never runs in the accept loop, so stalled clients cannot hold
+/// it up.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Arc<Router>,
+    gate: Arc<Gate>,
+    intake: Intake,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
-    let per_ip = Arc::new(PerIp::default());
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -130,49 +178,104 @@ pub(crate) async fn serve(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            metrics
+        let Ok(permit) = gate.permits.clone().try_acquire_owned() else {
+            gate.metrics
                 .connections_refused
                 .with_label_values(&["max_connections"])
                 .inc();
             if REFUSAL_LOG.allow() {
-                tracing::warn!(peer = %peer, limit = max_connections, "refused a connection: --max-connections reached");
+                tracing::warn!(peer = %peer, limit = gate.max_connections, "refused a connection: --max-connections reached");
             }
             drop(stream);
             continue;
         };
-        let slot = per_ip.acquire(peer.ip(), max_per_ip);
-        if slot.is_none() {
-            metrics
-                .connections_refused
-                .with_label_values(&["max_connections_per_ip"])
-                .inc();
-            if REFUSAL_LOG.allow() {
-                tracing::warn!(peer = %peer, limit = max_per_ip, "refusing a connection with 429: --max-connections-per-ip reached");
-            }
-        }
-        let router = router.clone();
-        let shutdown = shutdown.clone();
+        let (router, gate, intake, shutdown) = (
+            router.clone(),
+            gate.clone(),
+            intake.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let Some((stream, peer)) = intake.begin(stream, peer, &gate.metrics).await else {
+                return;
+            };
+            // After the PROXY header: the per-IP limit must see the real client.
+            let slot = gate.slot(peer);
             let over_ip_limit = slot.is_none();
             let guard = Arc::new(ConnectionGuard {
                 _permit: permit,
                 _slot: slot,
             });
-            serve_connection(stream, peer, router, over_ip_limit, guard, shutdown).await;
+            match stream {
+                Accepted::Plain(stream) => {
+                    serve_connection(stream, peer, router, over_ip_limit, guard, shutdown).await
+                }
+                Accepted::Tls(stream) => {
+                    serve_connection(*stream, peer, router, over_ip_limit, guard, shutdown).await
+                }
+            }
         });
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+enum Accepted {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Intake {
+    /// Reads a trusted PROXY header and completes the TLS handshake, within the time allowed.
+    async fn begin(
+        &self,
+        mut stream: TcpStream,
+        mut peer: SocketAddr,
+        metrics: &Metrics,
+    ) -> Option<(Accepted, SocketAddr)> {
+        let deadline = tokio::time::Instant::now() + self.handshake_timeout;
+        // Untrusted peers are never read here: their bytes are the application's.
+        if let Some(trusted) = &self.proxy_from
+            && trusted.contains(peer.ip())
+        {
+            match proxy_protocol::read_header(&mut stream, self.handshake_timeout).await {
+                Ok(Some(client)) => peer = client,
+                Ok(None) => {}
+                Err(e) => {
+                    metrics
+                        .connections_refused
+                        .with_label_values(&["proxy_protocol"])
+                        .inc();
+                    tracing::debug!(peer = %peer, reason = e.reason(), error = %e, "dropped a connection with a bad PROXY header");
+                    return None;
+                }
+            }
+        }
+        let Some((acceptor, tls_metrics)) = &self.tls else {
+            return Some((Accepted::Plain(stream), peer));
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = tls::accept(acceptor, stream, left).await;
+        tls_metrics.record(&outcome);
+        match outcome {
+            Ok(stream) => Some((Accepted::Tls(Box::new(stream)), peer)),
+            Err(e) => {
+                tracing::debug!(peer = %peer, reason = e.reason(), error = %e, "TLS handshake failed");
+                None
+            }
+        }
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     router: Arc<Router>,
     over_ip_limit: bool,
     guard: Arc<ConnectionGuard>,
     shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(guard.clone());
         let router = router.clone();
