@@ -201,3 +201,39 @@ async fn http(url: &str, body: Option<&str>) -> String {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn socketio_09_clients_that_reconnect_with_a_new_handshake_get_events_again() {
+    let stack = Stack::start(&[]).await;
+    let base = format!("http://{}/socket.io/1", stack.edge.addr);
+    let subscribe = format!(
+        r#"5:::{{"name":"subscribe","args":[{{"account_id":"{SAMPLE_ACCOUNT}","auth_token":"token-a","binding":"fax.status.*"}}]}}"#
+    );
+    for round in 0..2 {
+        let handshake = http(&format!("{base}/?t={round}"), None).await;
+        let poll = format!(
+            "{base}/xhr-polling/{}",
+            handshake.split(':').next().unwrap()
+        );
+        assert_eq!(http(&format!("{poll}?t=a"), None).await, "1::");
+        assert_eq!(http(&format!("{poll}?t=b"), Some(&subscribe)).await, "1");
+        stack.wait_for_subscriptions(1).await;
+        let (exchange, key, body) = events(SAMPLE_ACCOUNT, ACCOUNT_DB).remove(1);
+        stack
+            .kazoo
+            .publish(exchange, &key, &serde_json::to_vec(&body).unwrap())
+            .await;
+        let got = http(&format!("{poll}?t=c"), None).await;
+        assert!(
+            got.starts_with(r#"5:::{"name":"fax.status","args":{"#),
+            "round {round}: {got}"
+        );
+        // The client goes away (`?disconnect`), as a page reload or a network drop would do.
+        assert_eq!(http(&format!("{poll}?disconnect"), None).await, "1");
+        let gone = blackhole_tests::servers::wait_until(Duration::from_secs(5), || async {
+            stack.edge.metric("blackhole_edge_subscriptions", &[]).await == 0.0
+        })
+        .await;
+        assert!(gone, "the old session's bindings are released");
+    }
+}

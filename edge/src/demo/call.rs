@@ -267,10 +267,16 @@ fn outbound_outcome(rng: &mut fastrand::Rng) -> Outcome {
     }
 }
 
-/// An answered call: talk times of 20 s to 5 min, most around a minute; with `hold_odds` one
-/// hold somewhere in the middle that ends a few seconds before the hangup.
+/// An answered call: a quarter are quick (a wrong number, a one-line question: 6 to 18 s), the
+/// rest talk 20 s to 5 min, most around a minute; with `hold_odds` one hold somewhere in the
+/// middle that ends a few seconds before the hangup. The quick ones also let a person watching
+/// the demo see calls end within seconds of starting.
 fn answered(rng: &mut fastrand::Rng, ring: f64, hold_odds: f64) -> Outcome {
-    let talk = (20.0 + exponential(rng, 60.0)).min(300.0);
+    let talk = if rng.f64() < 0.25 {
+        uniform(rng, 6.0, 18.0)
+    } else {
+        (20.0 + exponential(rng, 60.0)).min(300.0)
+    };
     let hold = (rng.f64() < hold_odds)
         .then(|| {
             let start = talk * uniform(rng, 0.2, 0.5);

@@ -194,8 +194,8 @@ fn check_destroy(destroy: &Seen, create: &Seen, answer: Option<&Seen>, speed: f6
             assert_eq!(cause, "NORMAL_CLEARING");
             assert_eq!(destroy.str("Hangup-Code"), "sip:200");
             assert!(billing.abs_diff(destroy.timestamp() - answer.timestamp()) <= 1);
-            // Talk times are 20 s to 5 min of simulated time; Billing-Seconds are whole seconds.
-            let talk = ((20.0 / speed).floor() as u64).saturating_sub(1)
+            // Talk times are 6 s to 5 min of simulated time; Billing-Seconds are whole seconds.
+            let talk = ((6.0 / speed).floor() as u64).saturating_sub(1)
                 ..=(300.0 / speed).ceil() as u64 + 1;
             assert!(talk.contains(&billing), "talk time {billing}");
         }
