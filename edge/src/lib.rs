@@ -246,7 +246,8 @@ impl Edge {
             if let Err(e) = tls_metrics.register(&metrics.registry) {
                 tracing::error!(error = %e, "cannot register the TLS metrics");
             }
-            let _ = store.watch(tls::DEFAULT_POLL_INTERVAL, stop_tls.clone());
+            // The watcher runs until `stop_tls`; its handle is not needed.
+            drop(store.watch(tls::DEFAULT_POLL_INTERVAL, stop_tls.clone()));
             tokio::spawn(tls::reload_on_sighup(store.clone(), stop_tls.clone()));
             let intake = server::Intake {
                 tls: Some((

@@ -16,6 +16,12 @@ use serde_json::Value;
 
 use super::socketio::push_json_str;
 
+mod framing;
+mod jsonp;
+
+pub use framing::{FRAME_MARK, MAX_FRAMES, decode_frames, encode_frames};
+pub use jsonp::{decode_jsonp_post, is_jsonp_index, jsonp, jsonp_error};
+
 /// Server connect for the root endpoint; the 0.9 client counts as connected only once this
 /// arrives on the transport.
 pub const CONNECT: &str = "1::";
@@ -30,22 +36,12 @@ pub const NOOP: &str = "8::";
 pub const UNKNOWN_SID: &str = "7:::1+0";
 /// Body of the reply to every polling POST (xhr and JSONP).
 pub const POST_OK: &str = "1";
-/// Marks a length prefix in the multi-packet framing.
-pub const FRAME_MARK: char = '\u{fffd}';
 
 /// Longest event name accepted, in bytes. Kazoo's longest names (`doc_created_<type>`) are a
 /// few dozen bytes; the cap only bounds what a hostile client can make us look up.
 pub const MAX_EVENT_NAME_LEN: usize = 256;
 /// Longest endpoint (namespace) accepted, in bytes.
 pub const MAX_ENDPOINT_LEN: usize = 256;
-/// Most packets one framed body may carry. Clients frame emits that piled up while a POST was
-/// in flight; Blackhole clients emit a handful of subscribes, not hundreds.
-pub const MAX_FRAMES: usize = 256;
-/// More digits than any body the transports accept, few enough that the value cannot
-/// overflow even a 32-bit `usize`.
-const MAX_LENGTH_DIGITS: usize = 9;
-/// The client's JSONP index is its `io.j.length`; anything longer is not from a client.
-const MAX_JSONP_INDEX_DIGITS: usize = 16;
 
 /// The type digit that starts every packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -419,96 +415,6 @@ fn push_array(out: &mut String, values: &[Value]) {
     out.push(']');
 }
 
-/// Splits a polling body into packet strings. A body that does not start with U+FFFD is one
-/// bare packet; an empty body carries none.
-///
-/// Lengths count UTF-16 code units, the client's `String.length`, by which it slices. Kazoo
-/// 3.x's notes say "chars"; the two agree except on astral characters (emoji).
-pub fn decode_frames(body: &str) -> Result<Vec<&str>, Sio09Error> {
-    if body.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(mut rest) = body.strip_prefix(FRAME_MARK) else {
-        return Ok(vec![body]);
-    };
-    let mut frames = Vec::new();
-    loop {
-        let (digits, tail) = rest
-            .split_once(FRAME_MARK)
-            .ok_or(Sio09Error::InvalidFrameLength)?;
-        let (packet, tail) = split_utf16(tail, parse_frame_length(digits)?)?;
-        if frames.len() == MAX_FRAMES {
-            return Err(Sio09Error::TooManyFrames { max: MAX_FRAMES });
-        }
-        frames.push(packet);
-        if tail.is_empty() {
-            return Ok(frames);
-        }
-        rest = tail
-            .strip_prefix(FRAME_MARK)
-            .ok_or(Sio09Error::TrailingData)?;
-    }
-}
-
-fn parse_frame_length(digits: &str) -> Result<usize, Sio09Error> {
-    let valid = (1..=MAX_LENGTH_DIGITS).contains(&digits.len());
-    if !valid || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Sio09Error::InvalidFrameLength);
-    }
-    // An empty packet is no packet; the client would decode it to nothing.
-    match digits
-        .bytes()
-        .fold(0, |n, d| n * 10 + usize::from(d - b'0'))
-    {
-        0 => Err(Sio09Error::InvalidFrameLength),
-        units => Ok(units),
-    }
-}
-
-/// Splits `text` after `units` UTF-16 code units.
-fn split_utf16(text: &str, units: usize) -> Result<(&str, &str), Sio09Error> {
-    // A UTF-16 unit never takes less than one UTF-8 byte, so this bounds the walk below.
-    if units > text.len() {
-        return Err(Sio09Error::FrameExceedsBody);
-    }
-    let mut count = 0;
-    for (index, c) in text.char_indices() {
-        if count == units {
-            return Ok(text.split_at(index));
-        }
-        count += c.len_utf16();
-        if count > units {
-            return Err(Sio09Error::SplitSurrogatePair);
-        }
-    }
-    if count == units {
-        Ok((text, ""))
-    } else {
-        Err(Sio09Error::FrameExceedsBody)
-    }
-}
-
-/// Joins packets into one body: nothing for none, the packet itself for one (as the reference
-/// server does, and as kazoo-popup, which cannot unframe, needs), `�<len>�<packet>…` for more.
-pub fn encode_frames<S: AsRef<str>>(packets: &[S]) -> String {
-    match packets {
-        [] => String::new(),
-        [single] => single.as_ref().to_owned(),
-        many => {
-            let total: usize = many.iter().map(|p| p.as_ref().len() + 16).sum();
-            let mut out = String::with_capacity(total);
-            for packet in many {
-                let packet = packet.as_ref();
-                out.push(FRAME_MARK);
-                let _ = write!(out, "{}", packet.encode_utf16().count());
-                out.push(FRAME_MARK);
-                out.push_str(packet);
-            }
-            out
-        }
-    }
-}
-
 /// The fan-out frame `5:::{"name":"<name>","args":<args>}`, built around Kazoo's event JSON
 /// object, inserted as is so a fan-out serializes each event once. Kazoo 3.x sent `args` as
 /// this bare object rather than an array, and kazoo-popup reads it with `args.toObject()`.
@@ -582,91 +488,6 @@ pub fn auto_ack(packet: &Packet) -> Option<String> {
         }) => Some(ack(packet.endpoint(), id, &[])),
         _ => None,
     }
-}
-
-/// Whether a `jsonp=`/`i=` query value may be used as a JSONP callback index. The reference
-/// server only honours `^\d+$`; for the handshake it answers without JSONP otherwise.
-pub fn is_jsonp_index(index: &str) -> bool {
-    (1..=MAX_JSONP_INDEX_DIGITS).contains(&index.len()) && index.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Wraps a body for a JSONP GET: `io.j[<index>]("<body as a JSON string>");`, as the reference
-/// server's `JSON.stringify`. An index that is not digits becomes `0`, as in the reference,
-/// since it is reflected into a script. U+2028 and U+2029 are escaped too, unlike
-/// `JSON.stringify`: engines before ES2019 (old IE, JSONP's only users) reject them raw in a
-/// string literal, and the escaped form means the same.
-pub fn jsonp(index: &str, body: &str) -> String {
-    let mut out = jsonp_head(index, body.len());
-    push_js_str(&mut out, body);
-    out.push_str(");");
-    out
-}
-
-/// The JSONP handshake refusal `io.j[<index>](new Error("<message>"));`.
-pub fn jsonp_error(index: &str, message: &str) -> String {
-    let mut out = jsonp_head(index, message.len() + 16);
-    out.push_str("new Error(");
-    push_js_str(&mut out, message);
-    out.push_str("));");
-    out
-}
-
-fn jsonp_head(index: &str, extra: usize) -> String {
-    let index = if is_jsonp_index(index) { index } else { "0" };
-    let mut out = String::with_capacity(index.len() + extra + 16);
-    out.push_str("io.j[");
-    out.push_str(index);
-    out.push_str("](");
-    out
-}
-
-fn push_js_str(out: &mut String, s: &str) {
-    let start = out.len();
-    push_json_str(out, s);
-    if out[start..].contains(['\u{2028}', '\u{2029}']) {
-        let escaped = out[start..]
-            .replace('\u{2028}', "\\u2028")
-            .replace('\u{2029}', "\\u2029");
-        out.truncate(start);
-        out.push_str(&escaped);
-    }
-}
-
-/// Extracts the packet text (perhaps a framed body) from a JSONP-polling POST body.
-///
-/// socket.io-client 0.9.16 submits a hidden form whose one `<textarea name="d">` holds
-/// `JSON.stringify(payload)`, form-encoded in UTF-8: `d=%225%3A%3A%3A%7B…%22`. It stringifies
-/// because browsers turn `\n` into `\r\n` in form fields; newlines travel as the two
-/// characters `\n` and the JSON parse restores them. As the reference server's
-/// `JSON.parse(qs.parse(body).d)`: form-decode (`+` is a space), then parse a JSON string.
-pub fn decode_jsonp_post(body: &[u8]) -> Result<String, Sio09Error> {
-    let value = body
-        .split(|&b| b == b'&')
-        .find_map(|pair| pair.strip_prefix(b"d="))
-        .ok_or(Sio09Error::MissingFormField)?;
-    let decoded = form_decode(value).ok_or(Sio09Error::InvalidJsonpData)?;
-    serde_json::from_slice::<String>(&decoded).map_err(|_| Sio09Error::InvalidJsonpData)
-}
-
-/// `None` on a broken `%XX` escape; browsers always write `%` itself as `%25`.
-fn form_decode(value: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while let Some(&b) = value.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |j: usize| value.get(j).and_then(|&h| char::from(h).to_digit(16));
-                let (hi, lo) = (hex(i + 1)?, hex(i + 2)?);
-                // Two hex digits are at most 0xff.
-                out.push((hi * 16 + lo) as u8);
-                i += 2;
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    Some(out)
 }
 
 /// Why a socket.io 0.9 input was rejected. Every variant is the peer's fault.

@@ -1,6 +1,7 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use blackhole_bus::AccountId;
+use blackhole_bus::{AccountId, EventKind, EventMeta};
 use serde_json::json;
 use serde_json::value::RawValue;
 
