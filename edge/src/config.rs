@@ -211,6 +211,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Load balancers trusted to send PROXY protocol headers.
     pub proxy_protocol_from: Option<Arc<TrustedNetworks>>,
+    /// Time allowed for a PROXY header and a TLS handshake, on every listener.
+    pub handshake_timeout: Duration,
     /// Admin listener.
     pub admin_listen: SocketAddr,
     /// Event source.
@@ -328,6 +330,7 @@ impl Args {
         Ok(Config {
             listen: self.listen,
             tls,
+            handshake_timeout: Duration::from_secs(self.tls_handshake_timeout_secs),
             proxy_protocol_from: self
                 .proxy_protocol_from
                 .filter(|n| !n.is_empty())

@@ -109,9 +109,7 @@ impl Edge {
             Auth::from_config(&config.auth)?
         };
         let bind = |flag, addr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| EdgeError::Bind { flag, addr, source })
+            listen(addr).map_err(|source| EdgeError::Bind { flag, addr, source })
         };
         let listener = bind("listen", config.listen).await?;
         let tls = match &config.tls {
@@ -224,10 +222,7 @@ impl Edge {
             config.limits.max_connections_per_ip,
             metrics.clone(),
         );
-        let handshake_timeout = config
-            .tls
-            .as_ref()
-            .map_or(tls::DEFAULT_HANDSHAKE_TIMEOUT, |t| t.handshake_timeout);
+        let handshake_timeout = config.handshake_timeout;
         let plain = server::Intake {
             tls: None,
             proxy_from: config.proxy_protocol_from.clone(),
@@ -266,7 +261,14 @@ impl Edge {
                 stop_accepting.clone(),
             )));
         }
-        tracing::info!(listen = %config.listen, admin = %config.admin_listen, demo = config.demo, "blackhole-edge serving");
+        let tls_listen = config.tls.as_ref().map(|t| t.listen.to_string());
+        tracing::info!(
+            listen = %config.listen,
+            tls_listen = tls_listen.as_deref().unwrap_or("off"),
+            admin = %config.admin_listen,
+            demo = config.demo,
+            "blackhole-edge serving"
+        );
         if config.demo {
             print_demo_banner(config.listen);
         }
@@ -294,6 +296,21 @@ impl Edge {
         tracing::info!("blackhole-edge stopped");
         Ok(())
     }
+}
+
+/// Binds a listener with a deep accept queue: a reconnect storm after a deploy brings thousands of
+/// connections at once, and the default backlog (128) would make the overflow wait a second for a
+/// SYN retry.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    const BACKLOG: u32 = 4096;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Closes every session, spread evenly over `window`, so clients reconnect elsewhere without a

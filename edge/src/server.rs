@@ -197,23 +197,27 @@ pub(crate) async fn serve(
         );
         tasks.spawn(async move {
             let _ = stream.set_nodelay(true);
-            let Some((stream, peer)) = intake.begin(stream, peer, &gate.metrics).await else {
+            let deadline = tokio::time::Instant::now() + intake.handshake_timeout;
+            let Some((stream, peer)) = intake.proxy_header(stream, peer, &gate.metrics).await
+            else {
                 return;
             };
-            // After the PROXY header: the per-IP limit must see the real client.
+            // After the PROXY header, so the per-IP limit sees the real client, and before the
+            // TLS handshake, so one address cannot hold many stalled handshakes.
             let slot = gate.slot(peer);
             let over_ip_limit = slot.is_none();
             let guard = Arc::new(ConnectionGuard {
                 _permit: permit,
                 _slot: slot,
             });
-            match stream {
-                Accepted::Plain(stream) => {
+            match intake.tls_handshake(stream, peer, deadline).await {
+                Some(Accepted::Plain(stream)) => {
                     serve_connection(stream, peer, router, over_ip_limit, guard, shutdown).await
                 }
-                Accepted::Tls(stream) => {
+                Some(Accepted::Tls(stream)) => {
                     serve_connection(*stream, peer, router, over_ip_limit, guard, shutdown).await
                 }
+                None => {}
             }
         });
     }
@@ -225,14 +229,13 @@ enum Accepted {
 }
 
 impl Intake {
-    /// Reads a trusted PROXY header and completes the TLS handshake, within the time allowed.
-    async fn begin(
+    /// Reads the PROXY header of a connection from a trusted load balancer; `None` drops it.
+    async fn proxy_header(
         &self,
         mut stream: TcpStream,
         mut peer: SocketAddr,
         metrics: &Metrics,
-    ) -> Option<(Accepted, SocketAddr)> {
-        let deadline = tokio::time::Instant::now() + self.handshake_timeout;
+    ) -> Option<(TcpStream, SocketAddr)> {
         // Untrusted peers are never read here: their bytes are the application's.
         if let Some(trusted) = &self.proxy_from
             && trusted.contains(peer.ip())
@@ -250,14 +253,25 @@ impl Intake {
                 }
             }
         }
+        Some((stream, peer))
+    }
+
+    /// Completes the TLS handshake by `deadline` (the time left after the PROXY header), or
+    /// passes a plain connection through; `None` drops it.
+    async fn tls_handshake(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        deadline: tokio::time::Instant,
+    ) -> Option<Accepted> {
         let Some((acceptor, tls_metrics)) = &self.tls else {
-            return Some((Accepted::Plain(stream), peer));
+            return Some(Accepted::Plain(stream));
         };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = tls::accept(acceptor, stream, left).await;
         tls_metrics.record(&outcome);
         match outcome {
-            Ok(stream) => Some((Accepted::Tls(Box::new(stream)), peer)),
+            Ok(stream) => Some(Accepted::Tls(Box::new(stream))),
             Err(e) => {
                 tracing::debug!(peer = %peer, reason = e.reason(), error = %e, "TLS handshake failed");
                 None
