@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use blackhole_tests::servers::{RabbitVhost, RedisServer};
+use blackhole_tests::servers::{RabbitVhost, RedisCluster, RedisServer};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
@@ -90,4 +90,61 @@ async fn harness_starts_redis_and_creates_vhost() {
         .unwrap();
     conn.close(200, "bye".into()).await.unwrap();
     let _ = other_conn.close(200, "bye".into()).await;
+}
+
+#[tokio::test]
+async fn harness_starts_a_redis_cluster_whose_slots_span_every_node() {
+    let cluster = RedisCluster::start_new().await;
+    let urls = cluster.urls();
+    assert_eq!(urls.len(), 3);
+    for node in cluster.nodes() {
+        assert!(node.ping().await, "node {} answers PING", node.port());
+        let dir = node.dir().to_path_buf();
+        if let Some(tmp) = std::env::var_os("BLACKHOLE_TEST_TMPDIR") {
+            assert!(
+                dir.starts_with(tmp),
+                "{} is in the run's temp dir",
+                dir.display()
+            );
+        }
+    }
+
+    let client = redis::cluster::ClusterClientBuilder::new(urls.clone())
+        .build()
+        .unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    // Twenty keys land on all three masters; a cluster client must reach each of them.
+    for n in 0..20 {
+        redis::cmd("SET")
+            .arg(format!("key-{n}"))
+            .arg(n)
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+    }
+    for url in &urls {
+        let mut node = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: u64 = redis::cmd("DBSIZE").query_async(&mut node).await.unwrap();
+        assert!(keys > 0, "node {url} holds some of the keys");
+    }
+
+    let dirs: Vec<_> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.dir().to_path_buf())
+        .collect();
+    drop(cluster);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (url, dir) in urls.iter().zip(&dirs) {
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        let refused = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err();
+        assert!(refused, "node {url} is gone after drop");
+        assert!(!dir.exists(), "{} is removed after drop", dir.display());
+    }
 }
