@@ -28,7 +28,7 @@ socket.on('connect', () => {
   const transport = major === '2' ? socket.io.engine.transport.name : socket.io.engine.transport.name;
   out({ type: 'connect', transport });
 });
-socket.on('disconnect', (reason) => out({ type: 'disconnect', reason }));
+socket.on('disconnect', (reason) => out({ type: 'disconnect', reason, at: Date.now() }));
 socket.on('connect_error', (err) => out({ type: 'connect_error', message: String(err && err.message) }));
 if (socket.io && socket.io.engine === undefined) {
   // engine is created lazily in some versions

@@ -21,33 +21,32 @@ pub fn node_dir() -> PathBuf {
     dir
 }
 
-/// One socket.io-client (2.x or 4.x) in a Node process.
-pub struct SioClient {
+/// A Node script from `tests/node/` whose stdout is JSON lines and whose stdin takes commands.
+struct NodeScript {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::UnboundedReceiver<Value>,
-    /// Everything received so far, in order.
-    pub seen: Vec<Value>,
 }
 
-impl SioClient {
-    /// Connects socket.io-client `major` ("2" or "4") to `url` with `transports`
-    /// ("websocket" or "polling,websocket"), optionally with a CONNECT `auth` token (4.x).
-    pub fn connect(url: &str, major: &str, transports: &str, auth_token: Option<&str>) -> Self {
+impl NodeScript {
+    /// Runs `script` with `args` and extra environment variables `envs`.
+    fn spawn<A: AsRef<std::ffi::OsStr>>(
+        script: &str,
+        args: &[A],
+        envs: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let dir = node_dir();
-        let mut command = Command::new("node");
-        command
+        let mut child = Command::new("node")
             .current_dir(&dir)
-            .arg(dir.join("sio-client.js"))
-            .args(["--url", url, "--client", major, "--transports", transports])
+            .arg(dir.join(script))
+            .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if let Some(token) = auth_token {
-            command.args(["--auth-token", token]);
-        }
-        let mut child = command.spawn().expect("spawn node (is Node.js installed?)");
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn node (is Node.js installed?)");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::unbounded_channel();
@@ -65,15 +64,90 @@ impl SioClient {
             child,
             stdin,
             lines,
+        }
+    }
+
+    /// Writes one line to the script's stdin.
+    async fn send_line(&mut self, line: &[u8]) {
+        let mut bytes = line.to_vec();
+        bytes.push(b'\n');
+        self.stdin.write_all(&bytes).await.expect("node stdin");
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next JSON line, or `None` after `deadline`.
+    async fn next_line(&mut self, deadline: tokio::time::Instant) -> Option<Value> {
+        tokio::time::timeout_at(deadline, self.lines.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits for the line whose `type` is `kind`, skipping others, up to `timeout`.
+    async fn wait_for_type(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let line = self.next_line(deadline).await?;
+            if line["type"] == kind {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Sends `goodbye` and waits a little for the script to exit.
+    async fn finish(mut self, goodbye: &[u8], timeout: Duration) {
+        self.send_line(goodbye).await;
+        let _ = tokio::time::timeout(timeout, self.child.wait()).await;
+    }
+}
+
+/// One socket.io-client (2.x or 4.x) in a Node process.
+pub struct SioClient {
+    node: NodeScript,
+    /// Everything received so far, in order.
+    pub seen: Vec<Value>,
+}
+
+impl SioClient {
+    /// Connects socket.io-client `major` ("2" or "4") to `url` with `transports`
+    /// ("websocket" or "polling,websocket"), optionally with a CONNECT `auth` token (4.x).
+    pub fn connect(url: &str, major: &str, transports: &str, auth_token: Option<&str>) -> Self {
+        Self::connect_with_env(url, major, transports, auth_token, &[])
+    }
+
+    /// Connects socket.io-client 4 to an `https://` edge, trusting the CA in `ca` as a
+    /// deployment with its own CA configures Node (`NODE_EXTRA_CA_CERTS`).
+    pub fn connect_trusting(url: &str, transports: &str, ca: &std::path::Path) -> Self {
+        Self::connect_with_env(
+            url,
+            "4",
+            transports,
+            None,
+            &[("NODE_EXTRA_CA_CERTS", ca.as_os_str())],
+        )
+    }
+
+    fn connect_with_env(
+        url: &str,
+        major: &str,
+        transports: &str,
+        auth_token: Option<&str>,
+        envs: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
+        let mut args = vec!["--url", url, "--client", major, "--transports", transports];
+        if let Some(token) = auth_token {
+            args.extend(["--auth-token", token]);
+        }
+        Self {
+            node: NodeScript::spawn("sio-client.js", &args, envs),
             seen: Vec::new(),
         }
     }
 
     async fn command(&mut self, command: Value) {
-        let mut line = serde_json::to_vec(&command).unwrap();
-        line.push(b'\n');
-        self.stdin.write_all(&line).await.expect("client stdin");
-        self.stdin.flush().await.unwrap();
+        self.node
+            .send_line(&serde_json::to_vec(&command).unwrap())
+            .await;
     }
 
     /// Emits `subscribe` with an ack and returns the ack's reply.
@@ -116,14 +190,10 @@ impl SioClient {
     ) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) => {
-                    self.seen.push(line.clone());
-                    if predicate(&line) {
-                        return Some(line);
-                    }
-                }
-                _ => return None,
+            let line = self.node.next_line(deadline).await?;
+            self.seen.push(line.clone());
+            if predicate(&line) {
+                return Some(line);
             }
         }
     }
@@ -145,93 +215,66 @@ impl SioClient {
         self.seen.iter().filter(|v| v["type"] == "event").collect()
     }
 
+    /// The `disconnect` and `connect_error` lines seen so far: a socket that kept its
+    /// connection has none.
+    pub fn interruptions(&self) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .filter(|v| v["type"] == "disconnect" || v["type"] == "connect_error")
+            .collect()
+    }
+
     /// Closes the client.
-    pub async fn close(mut self) {
-        self.command(json!({"op": "close"})).await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    pub async fn close(self) {
+        self.node
+            .finish(
+                json!({"op": "close"}).to_string().as_bytes(),
+                Duration::from_secs(5),
+            )
+            .await;
     }
 }
 
 /// Many socket.io-client 4.x websockets in one Node process (`tests/node/many-clients.js`).
 pub struct ManyClients {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<Value>,
+    node: NodeScript,
 }
 
 impl ManyClients {
     /// Opens one socket per `(account, token)`, spread round-robin over `urls`, each subscribed
     /// to `binding` for its account. Returns once all are subscribed.
     pub async fn connect(urls: &[String], sockets: &[(String, String)], binding: &str) -> Self {
-        let dir = node_dir();
         let spec = json!({
             "urls": urls,
             "binding": binding,
             "sockets": sockets.iter().map(|(a, t)| json!({"account": a, "token": t})).collect::<Vec<_>>(),
         });
-        let mut child = Command::new("node")
-            .current_dir(&dir)
-            .arg(dir.join("many-clients.js"))
-            .arg(spec.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if let Ok(value) = serde_json::from_str::<Value>(&line)
-                    && tx.send(value).is_err()
-                {
-                    return;
-                }
+        let mut node = NodeScript::spawn("many-clients.js", &[spec.to_string()], &[]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = node
+                .next_line(deadline)
+                .await
+                .expect("sockets not all subscribed within 60 s");
+            match line["type"].as_str() {
+                Some("ready") => return Self { node },
+                Some("error" | "connect_error") => panic!("a socket failed to subscribe: {line}"),
+                _ => {}
             }
-        });
-        let ready = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.recv().await {
-                match line["type"].as_str() {
-                    Some("ready") => return Ok(()),
-                    Some("error" | "connect_error") => return Err(line),
-                    _ => {}
-                }
-            }
-            Err(Value::Null)
-        })
-        .await;
-        match ready {
-            Ok(Ok(())) => {}
-            Ok(Err(line)) => panic!("a socket failed to subscribe: {line}"),
-            Err(_) => panic!("sockets not all subscribed within 60 s"),
-        }
-        Self {
-            child,
-            stdin,
-            lines,
         }
     }
 
     /// What each socket received: its account and the `Call-ID`s of its events, plus how many
     /// events of another account it saw.
     pub async fn report(mut self) -> Vec<Value> {
-        self.stdin.write_all(b"report\n").await.unwrap();
-        self.stdin.flush().await.unwrap();
-        let report = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = self.lines.recv().await {
-                if line["type"] == "report" {
-                    return line["sockets"].as_array().cloned().unwrap_or_default();
-                }
-            }
-            Vec::new()
-        })
-        .await
-        .expect("report within 30 s");
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-        report
+        self.node.send_line(b"report").await;
+        let report = self
+            .node
+            .wait_for_type("report", Duration::from_secs(30))
+            .await
+            .expect("report within 30 s");
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.node.child.wait()).await;
+        report["sockets"].as_array().cloned().unwrap_or_default()
     }
 }
 
@@ -316,9 +359,7 @@ fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
 /// The original Blackhole docs' example page (socket.io 0.9 API, socket.io-client@0.9.16) in
 /// headless Chromium, driven by `tests/node/example-page.js`.
 pub struct ExamplePage {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<Value>,
+    node: NodeScript,
     /// Every value the page passed to `console.log`, in order.
     pub logged: Vec<Value>,
 }
@@ -332,47 +373,48 @@ impl ExamplePage {
         token: &str,
         transports: Option<&str>,
     ) -> Self {
-        let dir = node_dir();
-        let mut command = Command::new("node");
-        command
-            .current_dir(&dir)
-            .arg(dir.join("example-page.js"))
-            .args(["--edge", edge_url, "--account", account, "--token", token])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        Self::open_script("example-page.js", edge_url, account, token, transports, &[]).await
+    }
+
+    /// Opens the page against an `https://` edge, with Chromium accepting only certificate
+    /// chains that carry the key of the CA in `ca_pin` (`tests/node/example-page-tls.js`).
+    pub async fn open_pinned(
+        edge_url: &str,
+        account: &str,
+        token: &str,
+        transports: Option<&str>,
+        ca_pin: &std::path::Path,
+    ) -> Self {
+        let pin = ca_pin.display().to_string();
+        Self::open_script(
+            "example-page-tls.js",
+            edge_url,
+            account,
+            token,
+            transports,
+            &["--tls-ca", &pin],
+        )
+        .await
+    }
+
+    async fn open_script(
+        script: &str,
+        edge_url: &str,
+        account: &str,
+        token: &str,
+        transports: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
+        let mut args = vec!["--edge", edge_url, "--account", account, "--token", token];
         if let Some(transports) = transports {
-            command.args(["--transports", transports]);
+            args.extend(["--transports", transports]);
         }
-        let mut child = command.spawn().expect("spawn node");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if let Ok(value) = serde_json::from_str::<Value>(&line)
-                    && tx.send(value).is_err()
-                {
-                    return;
-                }
-            }
-        });
-        let loaded = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.recv().await {
-                if line["type"] == "loaded" {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(loaded, Ok(true), "Chromium did not load the example page");
+        args.extend_from_slice(extra);
+        let mut node = NodeScript::spawn(script, &args, &[]);
+        let loaded = node.wait_for_type("loaded", Duration::from_secs(60)).await;
+        assert!(loaded.is_some(), "Chromium did not load the example page");
         Self {
-            child,
-            stdin,
-            lines,
+            node,
             logged: Vec::new(),
         }
     }
@@ -384,33 +426,30 @@ impl ExamplePage {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) if line["type"] == "console" => {
+            let line = self.node.next_line(deadline).await?;
+            match line["type"].as_str() {
+                Some("console") => {
                     self.logged.push(line["value"].clone());
                     if line["value"]["Event-Name"] == name {
                         return Some(line["value"].clone());
                     }
                 }
-                Ok(Some(line)) if line["type"] == "pageerror" => panic!("the page failed: {line}"),
-                Ok(Some(_)) => {}
-                _ => return None,
+                Some("pageerror") => panic!("the page failed: {line}"),
+                _ => {}
             }
         }
     }
 
     /// Closes the browser.
-    pub async fn close(mut self) {
-        let _ = self.stdin.write_all(b"close\n").await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    pub async fn close(self) {
+        self.node.finish(b"close", Duration::from_secs(10)).await;
     }
 }
 
 /// An interactive websocket client (`ws`): each `send` is one text frame, and every message
 /// received is kept in order (parsed as JSON when it is JSON).
 pub struct WsClient {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::UnboundedReceiver<Value>,
+    node: NodeScript,
     /// Every line seen so far (`open`, `message`, `close`, `http`).
     pub seen: Vec<Value>,
 }
@@ -419,35 +458,9 @@ impl WsClient {
     /// Connects to `url` (with extra request `headers`) and waits until it is open, or returns
     /// the line that said why not (e.g. `{"type":"http","status":400}`).
     pub async fn connect(url: &str, headers: &Value) -> Result<Self, Value> {
-        let dir = node_dir();
-        let mut child = Command::new("node")
-            .current_dir(&dir)
-            .arg(dir.join("ws-client.js"))
-            .arg(url)
-            .arg(headers.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if let Ok(value) = serde_json::from_str::<Value>(&line)
-                    && tx.send(value).is_err()
-                {
-                    return;
-                }
-            }
-        });
+        let node = NodeScript::spawn("ws-client.js", &[url.to_owned(), headers.to_string()], &[]);
         let mut client = Self {
-            child,
-            stdin,
-            lines,
+            node,
             seen: Vec::new(),
         };
         match client.next_line(Duration::from_secs(10)).await {
@@ -458,20 +471,17 @@ impl WsClient {
     }
 
     async fn next_line(&mut self, timeout: Duration) -> Option<Value> {
-        let line = tokio::time::timeout(timeout, self.lines.recv())
-            .await
-            .ok()
-            .flatten()?;
+        let line = self
+            .node
+            .next_line(tokio::time::Instant::now() + timeout)
+            .await?;
         self.seen.push(line.clone());
         Some(line)
     }
 
     /// Sends one text frame.
     pub async fn send(&mut self, text: &str) {
-        let mut line = text.as_bytes().to_vec();
-        line.push(b'\n');
-        self.stdin.write_all(&line).await.expect("client stdin");
-        self.stdin.flush().await.unwrap();
+        self.node.send_line(text.as_bytes()).await;
     }
 
     /// Sends `request` as JSON and returns the reply carrying its `request_id`.
@@ -505,8 +515,7 @@ impl WsClient {
     }
 
     /// Closes the socket.
-    pub async fn close(mut self) {
-        self.send("__close__").await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    pub async fn close(self) {
+        self.node.finish(b"__close__", Duration::from_secs(5)).await;
     }
 }

@@ -8,5 +8,4 @@ pub mod pki;
 pub mod servers;
 pub mod stack;
 pub mod tls;
-pub mod tls_clients;
 pub mod wallboard;

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use blackhole_tests::clients::ExamplePage;
 use blackhole_tests::clients::SioClient;
 use blackhole_tests::edge::EdgeProcess;
 use blackhole_tests::kazoo::{SAMPLE_ACCOUNT, call_samples};
@@ -14,7 +15,6 @@ use blackhole_tests::pki::{CertFiles, KeyKind, Layout, TestPki};
 use blackhole_tests::servers::{free_port, http_get, wait_until};
 use blackhole_tests::stack::Stack;
 use blackhole_tests::tls::{TlsClient, http_request, s_client, s_client_serial, serial_of_stream};
-use blackhole_tests::tls_clients::{TrustingExamplePage, TrustingSioClient};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -131,9 +131,9 @@ impl TlsEdge {
 
     /// A socket.io-client 4 over wss, subscribed to every call event of the demo account, that
     /// has received one event.
-    async fn subscribed_client(&self, transports: &str) -> TrustingSioClient {
+    async fn subscribed_client(&self, transports: &str) -> SioClient {
         let mut client =
-            TrustingSioClient::connect(&self.https_url(), transports, &self.pki.root_pem());
+            SioClient::connect_trusting(&self.https_url(), transports, &self.pki.root_pem());
         client.connected().await;
         let reply = client
             .subscribe(json!({"account_id": DEMO_ACCOUNT, "auth_token": DEMO_TOKEN, "binding": "call.*.*"}))
@@ -164,7 +164,7 @@ fn tls_args(tls: SocketAddr, files: &CertFiles) -> Vec<String> {
 /// Proves that `client`'s socket, opened before a rotation, is still the same connection and
 /// still receives events: what it had buffered is discarded first, so the event counted here
 /// was delivered after the rotation.
-async fn assert_still_receiving(client: &mut TrustingSioClient) {
+async fn assert_still_receiving(client: &mut SioClient) {
     client.wait_for(Duration::from_millis(300), |_| false).await;
     let event = client.next_event(Duration::from_secs(20)).await;
     assert!(
@@ -243,7 +243,7 @@ async fn example_page_logs_channel_create_over_https(transports: Option<&str>) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let stack = Stack::start(&args).await;
     // Chromium pins the key of a CA the chain carries: the intermediate (the root is not sent).
-    let mut page = TrustingExamplePage::open(
+    let mut page = ExamplePage::open_pinned(
         &format!("https://{tls}"),
         SAMPLE_ACCOUNT,
         "token-a",
