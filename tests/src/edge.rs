@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::servers::{ChildProcess, free_port, http_get, metric_value, wait_until};
+use crate::servers::{ChildProcess, free_port};
 
 /// A running `blackhole-edge` process.
 pub struct EdgeProcess {
@@ -58,22 +58,11 @@ impl EdgeProcess {
 
     /// Waits until `/readyz` answers 200; panics with the process output otherwise.
     pub async fn wait_ready(&self, timeout: Duration) {
-        let ready = wait_until(timeout, || async {
-            matches!(http_get(self.admin, "/readyz").await, Some((200, _)))
-        })
-        .await;
-        assert!(
-            ready,
-            "edge not ready within {timeout:?}; its output:\n{}",
-            self.process.logs()
-        );
+        crate::servers::wait_ready(self.admin, &self.process, "edge", timeout).await;
     }
 
     /// The value of a metric (summed over series matching `labels`), 0 if absent.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let (_, body) = http_get(self.admin, "/metrics")
-            .await
-            .unwrap_or_else(|| panic!("scrape {}", self.admin));
-        metric_value(&body, name, labels).unwrap_or(0.0)
+        crate::servers::metric(self.admin, name, labels).await
     }
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionLike;
 use redis::{ProtocolVersion, PushKind};
 
-use crate::servers::{ChildProcess, free_port, http_get, metric_value, wait_until};
+use crate::servers::{ChildProcess, free_port};
 
 /// A running `blackhole-ingest` process.
 pub struct IngestProcess {
@@ -42,23 +42,12 @@ impl IngestProcess {
 
     /// Waits until `/readyz` answers 200; panics with the process output otherwise.
     pub async fn wait_ready(&self, timeout: Duration) {
-        let ready = wait_until(timeout, || async {
-            matches!(http_get(self.admin, "/readyz").await, Some((200, _)))
-        })
-        .await;
-        assert!(
-            ready,
-            "ingest not ready within {timeout:?}; its output:\n{}",
-            self.process.logs()
-        );
+        crate::servers::wait_ready(self.admin, &self.process, "ingest", timeout).await;
     }
 
     /// The value of a metric (summed over series matching `labels`), 0 if absent.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let (_, body) = http_get(self.admin, "/metrics")
-            .await
-            .unwrap_or_else(|| panic!("scrape {}", self.admin));
-        metric_value(&body, name, labels).unwrap_or(0.0)
+        crate::servers::metric(self.admin, name, labels).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! Missing servers are a hard failure, never a skip: a suite that silently skips proves nothing.
 //! Run everything through `./scripts/test`, which installs and starts what is needed.
 
+mod admin;
 mod http;
 mod metrics;
 mod process;
@@ -14,6 +15,7 @@ mod redis_cluster;
 mod scratch;
 mod wait;
 
+pub use self::admin::{metric, wait_ready};
 pub use self::http::http_get;
 pub use self::metrics::metric_value;
 pub use self::process::{ChildProcess, binary};

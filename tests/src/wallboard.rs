@@ -13,7 +13,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
 use crate::clients::node_dir;
-use crate::servers::{ChildProcess, free_port, http_get, wait_until};
+use crate::servers::{ChildProcess, free_port};
 
 /// Chromium's start, the page load and the form on a loaded 2-core machine.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -429,15 +429,12 @@ impl EdgeAt {
 
     /// Waits until `/readyz` answers 200; panics with the process output otherwise.
     pub async fn wait_ready(&self, timeout: Duration) {
-        let ready = wait_until(timeout, || async {
-            matches!(http_get(self.admin, "/readyz").await, Some((200, _)))
-        })
+        crate::servers::wait_ready(
+            self.admin,
+            &self.process,
+            &format!("edge on {}", self.addr),
+            timeout,
+        )
         .await;
-        assert!(
-            ready,
-            "edge on {} not ready within {timeout:?}; its output:\n{}",
-            self.addr,
-            self.process.logs()
-        );
     }
 }
