@@ -59,6 +59,32 @@ pub(crate) fn preflight(request_headers: &HeaderMap) -> HttpResponse {
     response
 }
 
+/// Why a request body was not read.
+pub(crate) enum BodyError {
+    /// Longer than the limit: answer 413.
+    TooLarge,
+    /// The client hung up or sent a broken body.
+    Broken,
+}
+
+/// Reads a request body of at most `limit` bytes.
+pub(crate) async fn read_body(
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(BodyError::TooLarge)
+        }
+        Err(_) => Err(BodyError::Broken),
+    }
+}
+
 /// The value of `key` in a query string (not percent-decoded: the keys read here never need it).
 pub(crate) fn query_param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
     query?

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, StatusCode};
@@ -136,29 +134,22 @@ pub(super) async fn post(
         .and_then(|v| v.to_str().ok())
         .map(ContentType::from_header)
         .unwrap_or(ContentType::TextPlain);
-    let body: Bytes = match Limited::new(request.into_body(), shared.limits.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                shared
-                    .metrics
-                    .requests_refused
-                    .with_label_values(&["body_too_large"])
-                    .inc();
-                tracing::info!(
-                    session = es.session.id,
-                    limit = shared.limits.max_body_bytes,
-                    "refused a polling POST over the body limit"
-                );
-                return http::text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
-            }
-            return error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    let body = match http::read_body(request.into_body(), shared.limits.max_body_bytes).await {
+        Ok(body) => body,
+        Err(http::BodyError::TooLarge) => {
+            shared
+                .metrics
+                .requests_refused
+                .with_label_values(&["body_too_large"])
+                .inc();
+            tracing::info!(
+                session = es.session.id,
+                limit = shared.limits.max_body_bytes,
+                "refused a polling POST over the body limit"
+            );
+            return http::text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
         }
+        Err(http::BodyError::Broken) => return error(StatusCode::BAD_REQUEST, 3, "Bad request"),
     };
     let packets = match engineio::decode_payload(
         es.version,

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
@@ -88,12 +87,9 @@ pub(super) async fn post(
     jsonp: bool,
 ) -> HttpResponse {
     legacy.touch();
-    let bytes = match Limited::new(request.into_body(), shared.limits.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+    let bytes = match http::read_body(request.into_body(), shared.limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(http::BodyError::TooLarge) => {
             shared
                 .metrics
                 .requests_refused
@@ -105,6 +101,9 @@ pub(super) async fn post(
                 "refused a socket.io 0.9 POST over the body limit"
             );
             return http::text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large\n");
+        }
+        Err(http::BodyError::Broken) => {
+            return http::text(StatusCode::BAD_REQUEST, "unreadable body\n");
         }
     };
     let text = if jsonp {
