@@ -338,7 +338,8 @@ fn print_demo_banner(listen: SocketAddr) {
     };
     let mut banner = format!(
         "\nBlackhole demo: synthetic Kazoo call traffic, no Redis or RabbitMQ.\n\
-         Socket.IO endpoint: http://{host}:{port}/socket.io/\n\n\
+         Wallboard (signs in by itself): http://{host}:{port}/\n\
+         Socket.IO endpoint: http://{host}:{port}/socket.io/   Kazoo JSON websockets: ws://{host}:{port}/\n\n\
          Demo accounts and tokens (subscribe with account_id + auth_token):\n",
         port = listen.port()
     );
