@@ -4,3 +4,4 @@ pub mod engineio;
 pub mod kazoo_json;
 pub mod sio09;
 pub mod socketio;
+mod utf16;

@@ -4,6 +4,7 @@
 //! Invariants: as in the parent module; every record length is checked against the body before
 //! slicing, and v3 text lengths count UTF-16 code units.
 
+use crate::protocol::utf16;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -306,25 +307,10 @@ fn parse_ascii_length(digits: &[u8]) -> Result<usize, EioError> {
 
 /// Splits `text` after `units` UTF-16 code units.
 fn split_utf16(text: &str, units: usize) -> Result<(&str, &str), EioError> {
-    // A UTF-16 unit never takes less than one UTF-8 byte, so this bounds the walk below.
-    if units > text.len() {
-        return Err(EioError::LengthExceedsBody);
-    }
-    let mut count = 0;
-    for (index, c) in text.char_indices() {
-        if count == units {
-            return Ok(text.split_at(index));
-        }
-        count += c.len_utf16();
-        if count > units {
-            return Err(EioError::SplitSurrogatePair);
-        }
-    }
-    if count == units {
-        Ok((text, ""))
-    } else {
-        Err(EioError::LengthExceedsBody)
-    }
+    utf16::split_at_units(text, units).map_err(|e| match e {
+        utf16::SplitError::ExceedsText => EioError::LengthExceedsBody,
+        utf16::SplitError::SplitsSurrogatePair => EioError::SplitSurrogatePair,
+    })
 }
 
 fn push_decimal(out: &mut Vec<u8>, n: usize) {

@@ -1,6 +1,7 @@
 //! The multi-packet framing of socket.io 0.9 polling bodies: `�<len>�<packet>…`, lengths in
 //! UTF-16 code units.
 
+use crate::protocol::utf16;
 use std::fmt::Write as _;
 
 use super::Sio09Error;
@@ -62,25 +63,10 @@ fn parse_frame_length(digits: &str) -> Result<usize, Sio09Error> {
 
 /// Splits `text` after `units` UTF-16 code units.
 fn split_utf16(text: &str, units: usize) -> Result<(&str, &str), Sio09Error> {
-    // A UTF-16 unit never takes less than one UTF-8 byte, so this bounds the walk below.
-    if units > text.len() {
-        return Err(Sio09Error::FrameExceedsBody);
-    }
-    let mut count = 0;
-    for (index, c) in text.char_indices() {
-        if count == units {
-            return Ok(text.split_at(index));
-        }
-        count += c.len_utf16();
-        if count > units {
-            return Err(Sio09Error::SplitSurrogatePair);
-        }
-    }
-    if count == units {
-        Ok((text, ""))
-    } else {
-        Err(Sio09Error::FrameExceedsBody)
-    }
+    utf16::split_at_units(text, units).map_err(|e| match e {
+        utf16::SplitError::ExceedsText => Sio09Error::FrameExceedsBody,
+        utf16::SplitError::SplitsSurrogatePair => Sio09Error::SplitSurrogatePair,
+    })
 }
 
 /// Joins packets into one body: nothing for none, the packet itself for one (as the reference
