@@ -14,10 +14,9 @@ mod packets;
 mod polling;
 mod websocket;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hyper::body::Incoming;
@@ -29,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::http::{self, HttpResponse};
 use crate::protocol::engineio::{EioVersion, Transport};
 use crate::session::{EventFormat, OutFrame, Session, Shared};
+use crate::sid_table::SidTable;
 
 /// Which transport currently carries a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl EngineSession {
 /// Serves the Socket.IO 1.x–4.x endpoints.
 pub(crate) struct Engine {
     shared: Arc<Shared>,
-    sessions: Mutex<HashMap<String, Arc<EngineSession>>>,
+    sessions: SidTable<EngineSession>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -91,18 +91,14 @@ impl Engine {
     ) -> Arc<Self> {
         Arc::new(Self {
             shared,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: SidTable::new(),
             tasks,
             shutdown,
         })
     }
 
     fn lookup(&self, sid: &str) -> Option<Arc<EngineSession>> {
-        self.sessions
-            .lock()
-            .expect("engine sessions poisoned")
-            .get(sid)
-            .cloned()
+        self.sessions.get(sid)
     }
 
     /// Handles a request under the Socket.IO path that is not socket.io 0.9.
@@ -180,10 +176,7 @@ impl Engine {
             pong_received: AtomicBool::new(true),
             namespace_connected: AtomicBool::new(version == EioVersion::V3),
         });
-        self.sessions
-            .lock()
-            .expect("engine sessions poisoned")
-            .insert(sid, engine_session.clone());
+        self.sessions.insert(sid, engine_session.clone());
         let transport_label = match carrier {
             Carrier::Websocket => "websocket",
             _ => "polling",
@@ -214,11 +207,7 @@ impl Engine {
             }
             watched.session.closed().await;
             connections.with_label_values(&["socketio", label]).dec();
-            engine
-                .sessions
-                .lock()
-                .expect("engine sessions poisoned")
-                .remove(&watched.sid);
+            engine.sessions.remove(&watched.sid);
         });
         let supervised = session.clone();
         self.tasks.spawn(supervised.supervise(|session, expired| {

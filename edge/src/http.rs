@@ -67,10 +67,13 @@ pub(crate) enum BodyError {
     Broken,
 }
 
-/// Reads a request body of at most `limit` bytes.
+/// Reads a request body of at most `limit` bytes; one over the limit is counted and logged
+/// against `session` before the caller answers 413.
 pub(crate) async fn read_body(
     body: hyper::body::Incoming,
     limit: usize,
+    metrics: &crate::metrics::Metrics,
+    session: u64,
 ) -> Result<Bytes, BodyError> {
     use http_body_util::BodyExt;
     match http_body_util::Limited::new(body, limit).collect().await {
@@ -79,6 +82,11 @@ pub(crate) async fn read_body(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
+            metrics
+                .requests_refused
+                .with_label_values(&["body_too_large"])
+                .inc();
+            tracing::info!(session, limit, "refused a polling POST over the body limit");
             Err(BodyError::TooLarge)
         }
         Err(_) => Err(BodyError::Broken),

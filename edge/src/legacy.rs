@@ -10,10 +10,9 @@
 mod polling;
 mod websocket;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,6 +27,7 @@ use crate::http::{self, HttpResponse};
 use crate::protocol::sio09::{self, Packet};
 use crate::requests;
 use crate::session::{CloseReason, EventFormat, OutFrame, Session, Shared};
+use crate::sid_table::SidTable;
 
 /// Transports announced in the handshake, in the client's order of preference.
 const TRANSPORTS: [&str; 3] = ["websocket", "xhr-polling", "jsonp-polling"];
@@ -64,7 +64,7 @@ impl LegacySession {
 /// Serves `<socketio-path>/1/…`.
 pub(crate) struct Legacy {
     shared: Arc<Shared>,
-    sessions: Mutex<HashMap<String, Arc<LegacySession>>>,
+    sessions: SidTable<LegacySession>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -77,18 +77,14 @@ impl Legacy {
     ) -> Arc<Self> {
         Arc::new(Self {
             shared,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: SidTable::new(),
             tasks,
             shutdown,
         })
     }
 
     fn lookup(&self, sid: &str) -> Option<Arc<LegacySession>> {
-        self.sessions
-            .lock()
-            .expect("legacy sessions poisoned")
-            .get(sid)
-            .cloned()
+        self.sessions.get(sid)
     }
 
     /// The heartbeat timeout and close timeout announced in the handshake.
@@ -169,10 +165,7 @@ impl Legacy {
             last_heard_ms: AtomicU64::new(0),
             started: Instant::now(),
         });
-        self.sessions
-            .lock()
-            .expect("legacy sessions poisoned")
-            .insert(legacy.sid.clone(), legacy.clone());
+        self.sessions.insert(legacy.sid.clone(), legacy.clone());
         let connections = self
             .shared
             .metrics
@@ -188,10 +181,7 @@ impl Legacy {
             }
             watched.session.closed().await;
             connections.dec();
-            this.sessions
-                .lock()
-                .expect("legacy sessions poisoned")
-                .remove(&watched.sid);
+            this.sessions.remove(&watched.sid);
         });
         self.tasks.spawn(session.supervise(|session, expired| {
             let (name, body) = requests::expired_event(expired);

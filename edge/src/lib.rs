@@ -23,6 +23,7 @@ mod requests;
 mod router;
 mod server;
 pub mod session;
+mod sid_table;
 pub mod tls;
 mod wallboard;
 mod ws;

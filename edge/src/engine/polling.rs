@@ -134,19 +134,16 @@ pub(super) async fn post(
         .and_then(|v| v.to_str().ok())
         .map(ContentType::from_header)
         .unwrap_or(ContentType::TextPlain);
-    let body = match http::read_body(request.into_body(), shared.limits.max_body_bytes).await {
+    let body = match http::read_body(
+        request.into_body(),
+        shared.limits.max_body_bytes,
+        &shared.metrics,
+        es.session.id,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(http::BodyError::TooLarge) => {
-            shared
-                .metrics
-                .requests_refused
-                .with_label_values(&["body_too_large"])
-                .inc();
-            tracing::info!(
-                session = es.session.id,
-                limit = shared.limits.max_body_bytes,
-                "refused a polling POST over the body limit"
-            );
             return http::text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large");
         }
         Err(http::BodyError::Broken) => return error(StatusCode::BAD_REQUEST, 3, "Bad request"),

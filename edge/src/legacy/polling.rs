@@ -87,19 +87,16 @@ pub(super) async fn post(
     jsonp: bool,
 ) -> HttpResponse {
     legacy.touch();
-    let bytes = match http::read_body(request.into_body(), shared.limits.max_body_bytes).await {
+    let bytes = match http::read_body(
+        request.into_body(),
+        shared.limits.max_body_bytes,
+        &shared.metrics,
+        legacy.session.id,
+    )
+    .await
+    {
         Ok(bytes) => bytes,
         Err(http::BodyError::TooLarge) => {
-            shared
-                .metrics
-                .requests_refused
-                .with_label_values(&["body_too_large"])
-                .inc();
-            tracing::info!(
-                session = legacy.session.id,
-                limit = shared.limits.max_body_bytes,
-                "refused a socket.io 0.9 POST over the body limit"
-            );
             return http::text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large\n");
         }
         Err(http::BodyError::Broken) => {
